@@ -1,0 +1,38 @@
+//! drawbridge: a Session Border Controller in one binary.
+//!
+//! This file only parses the command line and dispatches; each subcommand lives in its
+//! own module.
+
+mod check;
+mod cli;
+mod keys;
+mod logging;
+mod run;
+mod secrets;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Check(args) => check::check(&args),
+        Command::Keygen => keys::keygen(),
+        Command::Pubkey => keys::pubkey(),
+        Command::Version => {
+            println!("drawbridge {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
