@@ -1,1 +1,172 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by drawbridge's end-to-end tests: finding the binary, running it with a
+//! configuration in a temporary directory, and waiting for its log lines.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Path of the `drawbridge` binary under test: `DRAWBRIDGE_BIN`, or the one cargo built
+/// next to this test executable (`scripts/test` builds it before the tests run).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("DRAWBRIDGE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> -> target/<profile>/drawbridge
+    let candidate = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("drawbridge"))
+        .unwrap_or_default();
+    assert!(
+        candidate.exists(),
+        "drawbridge binary not found at {}; run `cargo build --bins` first (scripts/test does)",
+        candidate.display()
+    );
+    candidate
+}
+
+/// A `drawbridge` command with a clean environment for its configuration variables.
+pub fn drawbridge() -> Command {
+    let mut cmd = Command::new(binary());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("DRAWBRIDGE_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// The repository root (this crate lives in `<root>/tests`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The example configuration with its listen ports replaced by free ones, written into
+/// `dir` (so that a test never writes into the repository and never collides with a
+/// drawbridge already running on the default ports).
+pub fn example_config_in(dir: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(repo_root().join("config/drawbridge.toml")).unwrap_or_default();
+    let udp = free_udp_port();
+    let (tls, pbx, metrics) = (free_tcp_port(), free_udp_port(), free_tcp_port());
+    let text = text
+        .replace("0.0.0.0:51820", &format!("127.0.0.1:{udp}"))
+        .replace("0.0.0.0:5061", &format!("127.0.0.1:{tls}"))
+        .replace("0.0.0.0:5080", &format!("127.0.0.1:{pbx}"))
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{metrics}"));
+    let path = dir.join("drawbridge.toml");
+    std::fs::write(&path, text).unwrap_or_default();
+    path
+}
+
+/// A UDP port that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A running `drawbridge run` whose log lines are collected.
+pub struct Running {
+    /// The child process.
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every log line seen so far.
+    pub log: Vec<String>,
+}
+
+impl Running {
+    /// Starts `drawbridge run --config <config>`.
+    pub fn start(config: &Path) -> Self {
+        let mut child = drawbridge()
+            .args(["run", "--config"])
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+        let (tx, lines) = mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits until a log line contains `needle`; panics with the log after `timeout`.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.log.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!(
+                    "no log line with {needle:?} within {timeout:?}; log:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal (by name, e.g. "TERM") to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                    self.log.push(l);
+                }
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Only our own child, by PID.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

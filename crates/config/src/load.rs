@@ -47,8 +47,12 @@ pub fn load_str(toml: &str, base: &Path) -> Result<Config, ConfigError> {
     finish(figment, base)
 }
 
+/// Every configuration key lives in a section, so an override always has a `__`;
+/// other `DRAWBRIDGE_*` variables (used by scripts and tests) are not configuration.
 fn env_provider() -> Env {
-    Env::prefixed(ENV_PREFIX).split("__")
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
 }
 
 fn finish(figment: Figment, base: &Path) -> Result<Config, ConfigError> {

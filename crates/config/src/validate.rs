@@ -117,7 +117,8 @@ impl Validator {
                         }
                     }
                 }
-                if c.contains(&config.pbx.address.ip()) {
+                // A world range is reported above (or explicitly wanted with allow_any).
+                if !c.is_world() && c.contains(&config.pbx.address.ip()) {
                     self.push(
                         &key,
                         c,
