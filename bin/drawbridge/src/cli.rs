@@ -26,6 +26,63 @@ pub(crate) enum Command {
     Pubkey,
     /// Print the version.
     Version,
+    /// Manage WireGuard peers (remote workers).
+    #[command(subcommand)]
+    Peer(PeerCommand),
+}
+
+/// `drawbridge peer …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeerCommand {
+    /// Add a peer: new key pair, next free inner address; prints the phone's wg-quick config.
+    Add(PeerAddArgs),
+    /// List peers.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a peer; a running drawbridge cuts it off at once.
+    Remove {
+        /// The peer's name.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Disable a peer (kept in the file, cannot connect).
+    Disable {
+        /// The peer's name.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Enable a disabled peer again.
+    Enable {
+        /// The peer's name.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Arguments of `drawbridge peer add`.
+#[derive(Debug, Args)]
+pub(crate) struct PeerAddArgs {
+    /// Name of the peer (letters, digits, '.', '_', '-').
+    pub(crate) name: String,
+    /// Extension the peer may register (repeat for several).
+    #[arg(long, short = 'e', value_name = "EXT")]
+    pub(crate) extension: Vec<String>,
+    /// Register a public key generated on the phone instead of generating a key pair.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) public_key: Option<String>,
+    /// Also print the config as a QR code in the terminal.
+    #[arg(long)]
+    pub(crate) qr: bool,
+    /// Also write the config as a QR code PNG.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) qr_png: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
 }
 
 /// The configuration file option shared by subcommands.

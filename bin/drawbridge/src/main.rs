@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod keys;
 mod logging;
+mod peer;
 mod run;
 mod secrets;
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::check(&args),
         Command::Keygen => keys::keygen(),
         Command::Pubkey => keys::pubkey(),
+        Command::Peer(cmd) => peer::peer(&cmd),
         Command::Version => {
             println!("drawbridge {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

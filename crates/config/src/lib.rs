@@ -14,10 +14,12 @@ mod cidr;
 mod error;
 mod load;
 mod model;
+mod peers;
 mod validate;
 
 pub use cidr::{Cidr, CidrParseError};
 pub use error::{ConfigError, Problem};
 pub use load::{DEFAULT_PATHS, ENV_PREFIX, find_default, load, load_str};
 pub use model::*;
+pub use peers::{PeerEntry, PeersError, PeersFile, valid_extension, valid_name};
 pub use validate::validate;
