@@ -1,6 +1,8 @@
 //! Helpers shared by drawbridge's end-to-end tests: finding the binary, running it with a
 //! configuration in a temporary directory, and waiting for its log lines.
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -169,4 +171,38 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Waits until `path` (a log file) contains `needle`; panics with the file after `timeout`.
+pub fn wait_for_file(path: &Path, needle: &str, timeout: Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {needle:?} in {} within {timeout:?}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads one counter from a Prometheus text exposition (sums all label sets).
+pub fn metric(exposition: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in exposition.lines().filter(|l| !l.starts_with('#')) {
+        let Some((key, value)) = line.trim().rsplit_once(' ') else {
+            continue;
+        };
+        let base = key.split('{').next().unwrap_or(key);
+        if base == name
+            && let Ok(v) = value.parse::<f64>()
+        {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
 }
