@@ -106,9 +106,10 @@ log_level = "debug"
         &["-c", TLS_PROBE, "198.18.1.2", "5061"],
     );
     let text = String::from_utf8_lossy(&out.stdout);
+    // Not even a SYN-ACK or a reset: the attempt times out as if nothing listened there.
     assert!(
-        text.starts_with("FAILED"),
-        "attacker must not complete TLS: {text}"
+        text.starts_with("FAILED") && text.contains("timed out"),
+        "attacker must get silence: {text}"
     );
 
     // Nor any SIP answer over UDP.
@@ -139,8 +140,10 @@ log_level = "debug"
         Some(1.0),
         "{m}"
     );
-    assert!(
-        metric(&m, "drawbridge_dropped_sources_total").unwrap_or(0.0) >= 2.0,
+    // The kernel dropped the attacker's packets, so userspace never saw them.
+    assert_eq!(
+        metric(&m, "drawbridge_dropped_sources_total"),
+        Some(0.0),
         "{m}"
     );
 }

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use drawbridge_config::{Cidr, Config, ConfigError};
+use drawbridge_config::{Cidr, Config, ConfigError, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
@@ -70,13 +71,16 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         }
     }
 
-    let all_allowed: Arc<Vec<(String, Cidr)>> = Arc::new(
-        config
-            .trunk
-            .iter()
-            .flat_map(|t| t.allow.iter().map(move |c| (t.name.clone(), *c)))
-            .collect(),
-    );
+    let allowed_for = |transport: Transport| -> Arc<Vec<(String, Cidr)>> {
+        Arc::new(
+            config
+                .trunk
+                .iter()
+                .filter(|t| t.transport == transport)
+                .flat_map(|t| t.allow.iter().map(move |c| (t.name.clone(), *c)))
+                .collect(),
+        )
+    };
     if let Some(addr) = config.sip.listen_tls {
         let tls = config
             .sip
@@ -87,31 +91,28 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding SIP/TLS on tcp {addr} (sip.listen_tls)"))?;
-        tracing::info!(listen = %addr, trunks = config.trunk.len(), "SIP over TLS listening; non-allowlisted sources are dropped before the handshake");
-        tokio::spawn(tls_accept_loop(
-            listener,
-            acceptor,
-            all_allowed.clone(),
-            counters.clone(),
-        ));
+        let allow = allowed_for(Transport::Tls);
+        kernel_filter(SockRef::from(&listener), &allow, "sip.listen_tls");
+        tracing::info!(listen = %addr, ranges = allow.len(), "SIP over TLS listening; other sources get no SYN-ACK and no handshake");
+        tokio::spawn(tls_accept_loop(listener, acceptor, allow, counters.clone()));
     }
     if let Some(addr) = config.sip.listen_udp {
         let sock = UdpSocket::bind(addr)
             .await
             .with_context(|| format!("binding SIP/UDP on udp {addr} (sip.listen_udp)"))?;
-        tracing::info!(listen = %addr, "SIP over UDP listening");
-        tokio::spawn(udp_filter_loop(sock, all_allowed.clone(), counters.clone()));
+        let allow = allowed_for(Transport::Udp);
+        kernel_filter(SockRef::from(&sock), &allow, "sip.listen_udp");
+        tracing::info!(listen = %addr, ranges = allow.len(), "SIP over UDP listening");
+        tokio::spawn(udp_filter_loop(sock, allow, counters.clone()));
     }
     if let Some(addr) = config.sip.listen_tcp {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding SIP/TCP on tcp {addr} (sip.listen_tcp)"))?;
-        tracing::info!(listen = %addr, "SIP over TCP listening");
-        tokio::spawn(tcp_filter_loop(
-            listener,
-            all_allowed.clone(),
-            counters.clone(),
-        ));
+        let allow = allowed_for(Transport::Tcp);
+        kernel_filter(SockRef::from(&listener), &allow, "sip.listen_tcp");
+        tracing::info!(listen = %addr, ranges = allow.len(), "SIP over TCP listening");
+        tokio::spawn(tcp_filter_loop(listener, allow, counters.clone()));
     }
     let pbx_only: Arc<Vec<(String, Cidr)>> = Arc::new(vec![(
         "pbx".to_owned(),
@@ -123,6 +124,7 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             config.pbx.listen
         )
     })?;
+    kernel_filter(SockRef::from(&pbx_sock), &pbx_only, "pbx.listen");
     tracing::info!(listen = %config.pbx.listen, pbx = %config.pbx.address, "LAN leg to the PBX bound");
     tokio::spawn(udp_filter_loop(pbx_sock, pbx_only, counters.clone()));
 
@@ -150,6 +152,15 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Lets the kernel drop non-allowlisted sources (no SYN-ACK, no queueing). If the list is
+/// too large for a socket filter the userspace check still drops them, later.
+fn kernel_filter(socket: SockRef<'_>, allow: &[(String, Cidr)], key: &str) {
+    let nets: Vec<ipnet::IpNet> = allow.iter().map(|(_, c)| c.net()).collect();
+    if let Err(e) = drawbridge_transport::source_filter::attach(socket, &nets) {
+        tracing::warn!(listener = key, error = %e, "kernel source filter not attached; filtering in userspace only");
+    }
 }
 
 fn allowed(list: &[(String, Cidr)], ip: IpAddr) -> Option<&str> {
