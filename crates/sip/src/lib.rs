@@ -1,0 +1,52 @@
+//! SIP message layer of drawbridge, on top of [`rsip`] 0.4.
+//!
+//! rsip parses well-formed SIP but leaves gaps an SBC facing the internet must fill; this
+//! crate fills them, sans-IO (bytes in, values out):
+//!
+//! - [`Limits`] on message size, header count, Via count and line length, checked before
+//!   and while parsing (oversize input never reaches rsip);
+//! - [`parse_message`]: a normalising pre-pass (compact header names, line unfolding,
+//!   one header per Via/Route/Record-Route/Contact value, bare-LF line endings,
+//!   Content-Length framing of datagrams) and the request/response sanity checks
+//!   (mandatory headers, CSeq), with short, structured [`ParseError`]s;
+//! - [`peek()`]: pull Via/From/To/Call-ID/CSeq out of a message too broken to parse, to
+//!   answer it with a 400;
+//! - [`StreamFramer`]: Content-Length framing for TCP/TLS, with RFC 5626 keep-alives;
+//! - [`edit`]: body and header edits that keep Content-Length right, and [`to_bytes`];
+//! - [`response_to`]: a stateless answer (400/403/503 …) to a request;
+//! - [`sdp`]: a strict SDP parser, the topology-hiding rewrite for the other leg, and the
+//!   per-stream facts the media layer needs.
+//!
+//! What it does **not** do: no sockets, no timers, no clock, no transactions, no dialogs,
+//! no authentication, no DNS. Those live in `drawbridge-b2bua` and `drawbridge-transport`.
+//!
+//! rsip quirks a caller sees through this crate (all harmless on the wire):
+//! - known status codes are printed with rsip's reason (`400 BadRequest`); [`response_to`]
+//!   avoids that by using [`rsip::StatusCode::Other`], so compare status codes with
+//!   [`rsip::StatusCode::code`], not `==`;
+//! - typed Via parameters are re-emitted in rsip's spelling (`;transport=udp` becomes
+//!   `;transport=UDP`); untouched headers are re-emitted byte for byte;
+//! - rsip's own `Display` for a message turns a non-UTF-8 body into U+FFFD: use
+//!   [`to_bytes`], which writes the body verbatim and a correct Content-Length.
+#![warn(missing_docs)]
+
+mod compact;
+pub mod edit;
+mod error;
+mod framer;
+mod limits;
+mod normalize;
+mod parse;
+mod peek;
+mod response;
+pub mod sdp;
+mod split;
+
+pub use compact::expand_compact_name;
+pub use edit::{set_body, to_bytes};
+pub use error::{FrameError, ParseError};
+pub use framer::{Frame, StreamFramer};
+pub use limits::Limits;
+pub use parse::parse_message;
+pub use peek::{Peek, peek};
+pub use response::response_to;

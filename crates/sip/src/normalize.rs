@@ -1,0 +1,202 @@
+//! The line scanner of the pre-pass: splits raw bytes into start line, unfolded header
+//! fields and body, accepting CRLF or bare-LF line endings and enforcing the line limits.
+
+use std::borrow::Cow;
+
+use crate::{Limits, ParseError};
+
+/// One header field after unfolding; `name` is as received (compact forms not yet expanded).
+#[derive(Debug)]
+pub(crate) struct Field<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: Cow<'a, str>,
+}
+
+/// A message split into its parts; nothing is validated beyond line structure.
+#[derive(Debug)]
+pub(crate) struct Scanned<'a> {
+    pub(crate) start_line: &'a str,
+    pub(crate) fields: Vec<Field<'a>>,
+    /// Everything after the empty line (not yet cut to Content-Length).
+    pub(crate) body: &'a [u8],
+}
+
+/// RFC 3261 §25.1 `token` characters (header names, methods).
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Skips the CRLFs (or bare LFs) RFC 3261 §7.5 tells receivers to ignore before a start line.
+pub(crate) fn skip_leading_newlines(bytes: &[u8]) -> &[u8] {
+    let n = bytes
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(bytes.len());
+    &bytes[n..]
+}
+
+/// Position just past the empty line ending the header section (`\n\n` or `\n\r\n`), and
+/// the position where that empty line starts. `None` if the section is not terminated.
+pub(crate) fn find_header_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + off;
+        let next = nl + 1;
+        match bytes.get(next) {
+            Some(b'\n') => return Some((next, next + 1)),
+            Some(b'\r') if bytes.get(next + 1) == Some(&b'\n') => return Some((next, next + 2)),
+            _ => i = next,
+        }
+    }
+    None
+}
+
+/// Splits `bytes` (leading newlines already skipped) into start line, fields and body.
+pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, ParseError> {
+    let (section_end, body_start) = find_header_end(bytes).ok_or_else(|| {
+        // Tell an over-long line apart from a missing empty line: the first is a limit.
+        if bytes
+            .split(|&b| b == b'\n')
+            .any(|l| l.len() > limits.max_line_length + 1)
+        {
+            ParseError::LineTooLong {
+                max: limits.max_line_length,
+            }
+        } else {
+            ParseError::UnterminatedHeaders
+        }
+    })?;
+    let section =
+        std::str::from_utf8(&bytes[..section_end]).map_err(|_| ParseError::Unparseable {
+            reason: "header section is not UTF-8",
+        })?;
+    let mut lines = section
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let start_line = lines.next().unwrap_or("");
+    let max = limits.max_line_length;
+    if start_line.len() > max {
+        return Err(ParseError::LineTooLong { max });
+    }
+    let mut fields: Vec<Field<'a>> = Vec::with_capacity(16);
+    for line in lines {
+        if line.is_empty() {
+            // The split leaves one empty piece after the final '\n' of the section.
+            continue;
+        }
+        if line.len() > max {
+            return Err(ParseError::LineTooLong { max });
+        }
+        if line.contains('\r') {
+            return Err(ParseError::Unparseable {
+                reason: "bare CR in header section",
+            });
+        }
+        if line.starts_with([' ', '\t']) {
+            // RFC 3261 §7.3.1: a line starting with white space continues the previous
+            // field; the fold (CRLF + white space) is equivalent to one SP.
+            let Some(last) = fields.last_mut() else {
+                return Err(ParseError::BadStartLine {
+                    reason: "white space before first header",
+                });
+            };
+            let cont = line.trim_matches([' ', '\t']);
+            if cont.is_empty() {
+                continue;
+            }
+            let v = last.value.to_mut();
+            v.truncate(v.trim_end_matches([' ', '\t']).len());
+            if !v.is_empty() {
+                v.push(' ');
+            }
+            v.push_str(cont);
+            continue;
+        }
+        if fields.len() >= limits.max_headers {
+            return Err(ParseError::TooManyHeaders {
+                max: limits.max_headers,
+            });
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad_header(line, "no colon"));
+        };
+        // HCOLON = *( SP / HTAB ) ":" SWS
+        let name = name.trim_end_matches([' ', '\t']);
+        if !is_token(name) {
+            return Err(bad_header(name, "name is not a token"));
+        }
+        fields.push(Field {
+            name,
+            value: Cow::Borrowed(value.trim_matches([' ', '\t'])),
+        });
+    }
+    Ok(Scanned {
+        start_line,
+        fields,
+        body: &bytes[body_start..],
+    })
+}
+
+/// A [`ParseError::BadHeader`] with the name cut to 32 bytes (it is peer-controlled).
+pub(crate) fn bad_header(name: &str, reason: &'static str) -> ParseError {
+    let mut end = name.len().min(32);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    ParseError::BadHeader {
+        name: name[..end].to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfolds_and_accepts_bare_lf() {
+        let msg = b"OPTIONS sip:a@b SIP/2.0\nSubject: one\n  two\n\tthree\nX:\n\nbody";
+        let s = scan(msg, &Limits::default()).unwrap();
+        assert_eq!(s.start_line, "OPTIONS sip:a@b SIP/2.0");
+        assert_eq!(s.fields.len(), 2);
+        assert_eq!(s.fields[0].value, "one two three");
+        assert_eq!(s.fields[1].value, "");
+        assert_eq!(s.body, b"body");
+    }
+
+    #[test]
+    fn header_end_variants() {
+        assert_eq!(find_header_end(b"a\r\nb\r\n\r\nX"), Some((6, 8)));
+        assert_eq!(find_header_end(b"a\nb\n\nX"), Some((4, 5)));
+        assert_eq!(find_header_end(b"a\r\nb\r\n"), None);
+    }
+
+    #[test]
+    fn rejects_structural_garbage() {
+        let l = Limits::default();
+        assert!(matches!(
+            scan(b"X sip:a SIP/2.0\r\nNoColon\r\n\r\n", &l),
+            Err(ParseError::BadHeader { .. })
+        ));
+        assert!(matches!(
+            scan(b"X sip:a SIP/2.0\r\nBad Name: v\r\n\r\n", &l),
+            Err(ParseError::BadHeader { .. })
+        ));
+        assert_eq!(
+            scan(b"X sip:a SIP/2.0\r\nA: b\r\n", &l).unwrap_err(),
+            ParseError::UnterminatedHeaders
+        );
+        assert!(matches!(
+            scan(b"X sip:a SIP/2.0\r\nA: b\rc\r\n\r\n", &l),
+            Err(ParseError::Unparseable { .. })
+        ));
+    }
+}

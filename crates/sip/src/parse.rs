@@ -1,0 +1,522 @@
+//! [`parse_message`]: limits, the normalising pre-pass, rsip, and the sanity checks.
+
+use std::fmt::Write as _;
+
+use rsip::SipMessage;
+use rsip::prelude::{HasHeaders as _, ToTypedHeader as _};
+
+use crate::compact::expand_compact_name;
+use crate::normalize::{self, bad_header, is_token};
+use crate::split::{check_balanced, compact_lws, for_each_element};
+use crate::{Limits, ParseError};
+
+/// Methods rsip 0.4 models; anything else (including other letter case) is unknown.
+const KNOWN_METHODS: [&str; 14] = [
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
+];
+
+/// The parsed start line.
+enum StartLine<'a> {
+    Request { method: &'a str, uri: &'a str },
+    Response { code: u16, reason: &'a str },
+}
+
+/// What the pre-pass does with a header, by (expanded) name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Via,
+    /// Route, Record-Route: list of name-addr, one header per value.
+    RouteList,
+    Contact,
+    /// Single name-addr (From, To, Reply-To, Refer-To, Referred-By).
+    NameAddr(Single),
+    CallId,
+    CSeq,
+    MaxForwards,
+    ContentLength,
+    ContentType,
+    Other,
+}
+
+/// Headers that must appear at most once; index into the counters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Single {
+    From = 0,
+    To = 1,
+    Other = 2,
+}
+
+fn classify(name: &str) -> Kind {
+    let is = |s: &str| name.eq_ignore_ascii_case(s);
+    if is("Via") {
+        Kind::Via
+    } else if is("Route") || is("Record-Route") {
+        Kind::RouteList
+    } else if is("Contact") {
+        Kind::Contact
+    } else if is("From") {
+        Kind::NameAddr(Single::From)
+    } else if is("To") {
+        Kind::NameAddr(Single::To)
+    } else if is("Reply-To") || is("Refer-To") || is("Referred-By") {
+        Kind::NameAddr(Single::Other)
+    } else if is("Call-ID") {
+        Kind::CallId
+    } else if is("CSeq") {
+        Kind::CSeq
+    } else if is("Max-Forwards") {
+        Kind::MaxForwards
+    } else if is("Content-Length") {
+        Kind::ContentLength
+    } else if is("Content-Type") {
+        Kind::ContentType
+    } else {
+        Kind::Other
+    }
+}
+
+/// Parses one complete SIP message (a UDP datagram, or one frame from [`crate::StreamFramer`]).
+///
+/// Before rsip sees anything, the pre-pass:
+/// - rejects input over [`Limits::max_message_size`] without looking at it, and enforces
+///   the line, header and Via limits while scanning;
+/// - skips leading CRLFs, accepts bare-LF line endings, unfolds continuation lines;
+/// - expands compact header names (`v:` → `Via:` …, see [`crate::expand_compact_name`]);
+/// - puts each value of Via, Route, Record-Route and Contact on its own header line
+///   (commas inside quotes and `<>` do not split; `a,,b` is an error);
+/// - removes the optional white space around `;`, `=`, `/` (Via) that rsip's typed
+///   parsers trip on, and writes CSeq, Max-Forwards and Content-Length canonically;
+/// - frames the body by Content-Length as RFC 3261 §18.3 says for datagrams: a shorter body
+///   is [`ParseError::Truncated`], extra bytes are dropped; without Content-Length the rest
+///   of the input is the body.
+///
+/// Then it checks that Via, From, To, Call-ID and CSeq are present (Max-Forwards may be
+/// missing), that single-valued headers are single, that the CSeq method equals the request
+/// method, and that the top Via, From and To parse as typed headers.
+///
+/// The error says what to answer: see [`ParseError::status_code`].
+pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseError> {
+    if bytes.len() > limits.max_message_size {
+        return Err(ParseError::TooLarge {
+            size: bytes.len(),
+            max: limits.max_message_size,
+        });
+    }
+    let bytes = normalize::skip_leading_newlines(bytes);
+    if bytes.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let scanned = normalize::scan(bytes, limits)?;
+    let start = parse_start_line(scanned.start_line)?;
+
+    let mut canon: Vec<u8> = Vec::with_capacity(bytes.len() + 64);
+    let mut line = String::with_capacity(256);
+    let mut scratch = String::new();
+    match start {
+        StartLine::Request { method, uri } => {
+            let _ = write!(line, "{method} {uri} SIP/2.0\r\n");
+        }
+        StartLine::Response { code, reason } => {
+            let _ = write!(line, "SIP/2.0 {code} {reason}\r\n");
+        }
+    }
+    canon.extend_from_slice(line.as_bytes());
+
+    let mut n_headers = 0usize;
+    let mut n_via = 0usize;
+    let mut singles = [0u8; 3]; // From, To, (other name-addr headers are not counted)
+    let mut call_id = 0u8;
+    let mut cseq: Option<(u32, String)> = None;
+    let mut max_forwards = 0u8;
+    let mut content_type = 0u8;
+    let mut content_length: Option<usize> = None;
+
+    let mut emit = |canon: &mut Vec<u8>, name: &str, value: &str| -> Result<(), ParseError> {
+        n_headers += 1;
+        if n_headers > limits.max_headers {
+            return Err(ParseError::TooManyHeaders {
+                max: limits.max_headers,
+            });
+        }
+        canon.extend_from_slice(name.as_bytes());
+        canon.extend_from_slice(b": ");
+        canon.extend_from_slice(value.as_bytes());
+        canon.extend_from_slice(b"\r\n");
+        Ok(())
+    };
+
+    for field in &scanned.fields {
+        let name = expand_compact_name(field.name).unwrap_or(field.name);
+        let value: &str = &field.value;
+        let kind = classify(name);
+        match kind {
+            Kind::Via | Kind::RouteList | Kind::Contact => {
+                let value = if compact_lws(value, kind == Kind::Via, &mut scratch) {
+                    scratch.as_str()
+                } else {
+                    value
+                };
+                let mut parts: Vec<&str> = Vec::with_capacity(2);
+                for_each_element(value, |e| parts.push(e))
+                    .map_err(|e| bad_header(name, e.reason()))?;
+                if kind == Kind::Contact && parts.len() > 1 && parts.contains(&"*") {
+                    return Err(bad_header(name, "* with other values"));
+                }
+                if kind == Kind::Via {
+                    n_via += parts.len();
+                    if n_via > limits.max_via {
+                        return Err(ParseError::TooManyVia {
+                            max: limits.max_via,
+                        });
+                    }
+                }
+                for p in parts {
+                    emit(&mut canon, name, p)?;
+                }
+            }
+            Kind::NameAddr(which) => {
+                check_balanced(value).map_err(|e| bad_header(name, e.reason()))?;
+                if which != Single::Other {
+                    singles[which as usize] += 1;
+                }
+                let value = if compact_lws(value, false, &mut scratch) {
+                    scratch.as_str()
+                } else {
+                    value
+                };
+                emit(&mut canon, name, value)?;
+            }
+            Kind::CallId => {
+                call_id = call_id.saturating_add(1);
+                if value.is_empty() || value.contains([' ', '\t']) {
+                    return Err(bad_header(name, "not a single word"));
+                }
+                emit(&mut canon, name, value)?;
+            }
+            Kind::CSeq => {
+                if cseq.is_some() {
+                    return Err(ParseError::DuplicateHeader("CSeq"));
+                }
+                let (seq, method) = parse_cseq(value)?;
+                line.clear();
+                let _ = write!(line, "{seq} {method}");
+                emit(&mut canon, name, &line)?;
+                cseq = Some((seq, method.to_owned()));
+            }
+            Kind::MaxForwards => {
+                max_forwards = max_forwards.saturating_add(1);
+                let n = parse_decimal(value, 3).filter(|&n| n <= 255);
+                let n = n.ok_or(ParseError::BadMaxForwards)?;
+                line.clear();
+                let _ = write!(line, "{n}");
+                emit(&mut canon, name, &line)?;
+            }
+            Kind::ContentLength => {
+                let n = parse_decimal(value, 10).ok_or(ParseError::BadContentLength {
+                    reason: "not a decimal number",
+                })?;
+                if content_length.is_some() {
+                    // RFC 4475 §3.3.9 (mcl01): several Content-Length values are an error
+                    // even when they agree; framing must be unambiguous.
+                    return Err(ParseError::BadContentLength {
+                        reason: "more than one value",
+                    });
+                }
+                content_length = Some(n);
+                line.clear();
+                let _ = write!(line, "{n}");
+                emit(&mut canon, name, &line)?;
+            }
+            Kind::ContentType => {
+                content_type = content_type.saturating_add(1);
+                emit(&mut canon, name, value)?;
+            }
+            Kind::Other => emit(&mut canon, name, value)?,
+        }
+    }
+
+    if n_via == 0 {
+        return Err(ParseError::MissingHeader("Via"));
+    }
+    for (count, label) in [
+        (singles[Single::From as usize], "From"),
+        (singles[Single::To as usize], "To"),
+        (call_id, "Call-ID"),
+    ] {
+        match count {
+            0 => return Err(ParseError::MissingHeader(label)),
+            1 => {}
+            _ => return Err(ParseError::DuplicateHeader(label)),
+        }
+    }
+    let Some((_, cseq_method)) = cseq else {
+        return Err(ParseError::MissingHeader("CSeq"));
+    };
+    if max_forwards > 1 {
+        return Err(ParseError::DuplicateHeader("Max-Forwards"));
+    }
+    if content_type > 1 {
+        return Err(ParseError::DuplicateHeader("Content-Type"));
+    }
+    if let StartLine::Request { method, .. } = start {
+        if !KNOWN_METHODS.contains(&method) {
+            // Checked after the headers so a 501 is only suggested for an otherwise
+            // well-formed request; before the CSeq comparison because RFC 4475 §3.1.2.18
+            // prefers 501 over 400 for an unknown method with a mismatching CSeq.
+            return Err(ParseError::UnknownMethod(method.chars().take(32).collect()));
+        }
+        if cseq_method != method {
+            return Err(ParseError::CSeqMismatch {
+                method: method.to_owned(),
+                cseq: cseq_method.chars().take(32).collect(),
+            });
+        }
+    }
+
+    let mut body = scanned.body;
+    if let Some(cl) = content_length {
+        if cl > limits.max_message_size {
+            return Err(ParseError::TooLarge {
+                size: cl,
+                max: limits.max_message_size,
+            });
+        }
+        if body.len() < cl {
+            return Err(ParseError::Truncated {
+                expected: cl,
+                got: body.len(),
+            });
+        }
+        // RFC 3261 §18.3: octets beyond Content-Length in a datagram are discarded.
+        body = &body[..cl];
+    }
+    canon.extend_from_slice(b"\r\n");
+    canon.extend_from_slice(body);
+
+    let msg = SipMessage::try_from(&canon[..]).map_err(|_| match start {
+        // Re-parse the request line alone to tell a URI rsip cannot handle from a header
+        // problem (rsip's own error text is a nested nom dump).
+        StartLine::Request { method, uri } => {
+            let line = format!("{method} {uri} SIP/2.0\r\n\r\n");
+            if SipMessage::try_from(line.as_str()).is_ok() {
+                ParseError::Unparseable { reason: "header" }
+            } else if is_sip_scheme(uri) {
+                ParseError::Unparseable {
+                    reason: "Request-URI",
+                }
+            } else {
+                ParseError::UnsupportedUriScheme
+            }
+        }
+        StartLine::Response { .. } => ParseError::Unparseable {
+            reason: "status line or header",
+        },
+    })?;
+    check_typed(&msg)?;
+    Ok(msg)
+}
+
+/// The top Via, From and To must parse as typed headers: the B2BUA reads them for every
+/// message, and a 400 now is better than a failure deep in a transaction.
+fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
+    use rsip::Header;
+    let mut via_seen = false;
+    for h in msg.headers().iter() {
+        let ok = match h {
+            Header::Via(v) if !via_seen => {
+                via_seen = true;
+                v.typed().is_ok()
+            }
+            Header::From(f) => f.typed().is_ok(),
+            Header::To(t) => t.typed().is_ok(),
+            _ => continue,
+        };
+        if !ok {
+            if let Header::From(_) | Header::To(_) = h
+                && !name_addr_has_sip_scheme(&h.to_string())
+            {
+                return Err(ParseError::UnsupportedUriScheme);
+            }
+            let name = match h {
+                Header::Via(_) => "Via",
+                Header::From(_) => "From",
+                _ => "To",
+            };
+            return Err(bad_header(name, "unparseable value"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a URI is `sip:`, `sips:` or `tel:` (what rsip's typed headers can hold).
+fn is_sip_scheme(uri: &str) -> bool {
+    let scheme = uri.split_once(':').map_or("", |(s, _)| s);
+    ["sip", "sips", "tel"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+}
+
+/// Whether a serialized From/To header (`From: "x" <sip:..>;tag=1`) carries a SIP/tel URI.
+fn name_addr_has_sip_scheme(header: &str) -> bool {
+    let value = header.split_once(':').map_or("", |(_, v)| v);
+    let uri = match value.split_once('<') {
+        Some((_, rest)) => rest,
+        None => value.trim_start(),
+    };
+    is_sip_scheme(uri.trim_start())
+}
+
+/// `CSeq: 1*DIGIT LWS Method`, number below 2^32 (RFC 3261 §20.16).
+fn parse_cseq(value: &str) -> Result<(u32, &str), ParseError> {
+    let mut it = value.split([' ', '\t']).filter(|s| !s.is_empty());
+    let (Some(num), Some(method), None) = (it.next(), it.next(), it.next()) else {
+        return Err(ParseError::BadCSeq);
+    };
+    let seq = parse_decimal(num, 10)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or(ParseError::BadCSeq)?;
+    if !is_token(method) {
+        return Err(ParseError::BadCSeq);
+    }
+    Ok((seq, method))
+}
+
+/// A decimal number of at most `max_digits` significant digits (leading zeros allowed,
+/// as RFC 4475 §3.1.1.1 uses them); `None` for anything else, including a sign.
+pub(crate) fn parse_decimal(s: &str, max_digits: usize) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sig = s.trim_start_matches('0');
+    if sig.len() > max_digits {
+        return None;
+    }
+    if sig.is_empty() {
+        return Some(0);
+    }
+    sig.parse().ok()
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let (version, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        if version != "2.0" {
+            return Err(ParseError::UnsupportedVersion);
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::BadStartLine {
+                reason: "status code",
+            });
+        }
+        let code: u16 = code.parse().map_err(|_| ParseError::BadStartLine {
+            reason: "status code",
+        })?;
+        if !(100..=699).contains(&code) {
+            return Err(ParseError::BadStartLine {
+                reason: "status code",
+            });
+        }
+        if reason.contains('\0') {
+            return Err(ParseError::BadStartLine {
+                reason: "reason phrase",
+            });
+        }
+        return Ok(StartLine::Response { code, reason });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version: exactly two single spaces
+    // (RFC 4475 §3.1.2.8-10: extra or trailing SP, or LWS inside the URI, are rejected).
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::BadStartLine {
+            reason: "not METHOD SP URI SP VERSION",
+        });
+    };
+    if !is_token(method) {
+        return Err(ParseError::BadStartLine { reason: "method" });
+    }
+    if version != "SIP/2.0" {
+        return Err(if version.starts_with("SIP/") {
+            ParseError::UnsupportedVersion
+        } else {
+            ParseError::BadStartLine { reason: "version" }
+        });
+    }
+    check_request_uri(uri)?;
+    Ok(StartLine::Request { method, uri })
+}
+
+fn check_request_uri(uri: &str) -> Result<(), ParseError> {
+    let bad = |reason| Err(ParseError::BadStartLine { reason });
+    if uri.starts_with('<') {
+        return bad("Request-URI enclosed in <>");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("Request-URI has no scheme");
+    };
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return bad("Request-URI scheme");
+    }
+    if uri
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b'<' || b == b'>' || b == b'"')
+    {
+        return bad("Request-URI characters");
+    }
+    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        // Headers (`?h=v`) are not allowed in a Request-URI (RFC 3261 §19.1.5, RFC 4475
+        // §3.1.2.11). A '?' may legally appear in the userinfo, so look after the '@'.
+        let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        if host_part.contains('?') {
+            return bad("headers in Request-URI");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_rules() {
+        assert_eq!(parse_decimal("0068", 3), Some(68));
+        assert_eq!(parse_decimal("0", 3), Some(0));
+        assert_eq!(parse_decimal("000", 3), Some(0));
+        assert_eq!(parse_decimal("-1", 3), None);
+        assert_eq!(parse_decimal("+1", 3), None);
+        assert_eq!(parse_decimal("1000", 3), None);
+        assert_eq!(parse_decimal("", 3), None);
+        assert_eq!(parse_decimal("99999999999999999999999", 10), None);
+    }
+
+    #[test]
+    fn cseq_rules() {
+        assert_eq!(parse_cseq("0009  INVITE").unwrap(), (9, "INVITE"));
+        assert_eq!(parse_cseq("4294967295 ACK").unwrap(), (u32::MAX, "ACK"));
+        assert_eq!(parse_cseq("4294967296 ACK"), Err(ParseError::BadCSeq));
+        assert_eq!(parse_cseq("1"), Err(ParseError::BadCSeq));
+        assert_eq!(parse_cseq("1 INVITE x"), Err(ParseError::BadCSeq));
+        assert_eq!(parse_cseq("x INVITE"), Err(ParseError::BadCSeq));
+    }
+}
