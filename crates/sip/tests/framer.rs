@@ -1,5 +1,8 @@
 //! Stream framing (TCP/TLS): chunking, keep-alives, limits.
 
+// Helpers outside #[test] fns unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use drawbridge_sip::{Frame, FrameError, Limits, StreamFramer, parse_message};
 
 fn msg(body: &str, compact: bool) -> String {

@@ -1,5 +1,8 @@
 //! Parsing rules, limits, edit helpers and response building.
 
+// Helpers outside #[test] fns unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use drawbridge_sip::edit::{
     append_header, insert_before, push_via_top, remove_all, replace_header,
 };
@@ -366,7 +369,7 @@ fn transport_param_quirk_is_documented_behaviour() {
     let s = INVITE.replace(";rport", ";rport;transport=udp");
     let m = parse(&s).unwrap();
     let typed = m.via_header().unwrap().typed().unwrap();
-    let round: rsip::Header = typed.into();
+    let round: Header = typed.into();
     assert!(round.to_string().contains("transport=UDP"));
     // untouched headers are re-emitted as received
     assert!(
@@ -394,7 +397,7 @@ fn response_to_echoes_the_dialog_headers() {
     assert!(!wire.contains("Contact") && !wire.contains("Content-Type"));
     // it parses back, and an existing To tag is not doubled
     let back = parse(&wire).unwrap();
-    let rsip::SipMessage::Response(r) = back else {
+    let SipMessage::Response(r) = back else {
         panic!()
     };
     assert_eq!(r.status_code.code(), 403);

@@ -1,5 +1,8 @@
 //! SDP: strict parsing, extraction, the topology-hiding rewrite, and the leak test.
 
+// Helpers outside #[test] fns unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::IpAddr;
 
 use drawbridge_sip::sdp::{
