@@ -34,6 +34,8 @@ mod compact;
 pub mod edit;
 mod error;
 mod framer;
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod normalize;
 mod parse;

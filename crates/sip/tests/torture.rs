@@ -1,6 +1,9 @@
 //! RFC 4475 torture messages (files in `tests/torture/`), each checked against what the
 //! RFC says a receiver should do with it.
 
+// Helpers outside #[test] fns unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use drawbridge_sip::{Limits, ParseError, parse_message, peek};
 
 /// What RFC 4475 expects, as this crate implements it.

@@ -1,0 +1,83 @@
+//! Entry points shared by the cargo-fuzz targets (`fuzz/`) and the stable corpus replay
+//! test (`tests/fuzz_corpus.rs`). Each panics only on a broken invariant.
+
+// Panicking on a broken invariant is how a fuzz target reports it.
+#![allow(clippy::expect_used)]
+
+use crate::sdp::{MediaPorts, Rewrite, SessionDescription};
+use crate::{Frame, Limits, StreamFramer, parse_message, peek, to_bytes};
+
+/// `parse_message` + `peek` on arbitrary bytes; a parsed message must serialize.
+pub fn sip_message(data: &[u8]) {
+    let limits = Limits::default();
+    let _ = peek(data, &limits);
+    if let Ok(msg) = parse_message(data, &limits) {
+        let wire = to_bytes(&msg);
+        assert!(wire.ends_with(msg.body()), "body not written verbatim");
+    }
+}
+
+/// Feeds `data[1..]` through a [`StreamFramer`] in chunks whose sizes derive from
+/// `data[0]`; every frame must respect the limits and be exactly what Content-Length says.
+pub fn framer(data: &[u8]) {
+    let Some((&seed, stream)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        max_message_size: 4096,
+        ..Limits::default()
+    };
+    let mut f = StreamFramer::new(limits);
+    let mut step = usize::from(seed % 61) + 1;
+    let mut rest = stream;
+    while !rest.is_empty() {
+        let n = step.min(rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        step = (step * 7 + 3) % 97 + 1;
+        if f.feed(chunk).is_err() {
+            return;
+        }
+        loop {
+            match f.next_frame() {
+                Ok(Some(Frame::Message(m))) => {
+                    assert!(m.len() <= limits.max_message_size);
+                    let _ = parse_message(&m, &limits);
+                }
+                Ok(Some(Frame::Ping)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Strict SDP parse; a parsed SDP must round-trip byte-exactly, and its rewrite must parse
+/// again and contain the rewrite address.
+pub fn sdp(data: &[u8]) {
+    let Ok(sdp) = SessionDescription::parse(data) else {
+        return;
+    };
+    let text = sdp.to_string();
+    let again = SessionDescription::parse(text.as_bytes()).expect("own output parses");
+    assert_eq!(again.to_string(), text, "re-serialisation not byte-exact");
+    let _ = sdp.media_info();
+    let ports: Vec<MediaPorts> = (0..sdp.media.len())
+        .map(|i| MediaPorts {
+            rtp: 20000 + 2 * i as u16,
+            rtcp: Some(20001 + 2 * i as u16),
+        })
+        .collect();
+    let out = sdp
+        .rewrite(&Rewrite {
+            address: "203.0.113.9".parse().expect("literal"),
+            ports: &ports,
+            username: "-",
+            sess_id: 1,
+            sess_version: 1,
+        })
+        .expect("port count matches");
+    let out_text = out.to_string();
+    let reparsed = SessionDescription::parse(out_text.as_bytes()).expect("rewrite parses");
+    assert_eq!(reparsed.to_string(), out_text);
+}
