@@ -23,7 +23,8 @@ pub struct CallScope {
 }
 
 /// Proof that a call was admitted. Hand it back with `release` when the call ends; end
-/// the call at [`deadline`](Self::deadline) at the latest.
+/// the call at [`deadline`](Self::deadline) at the latest. Not `Clone`: one ticket, one
+/// release. Only the guard that issued it can release it.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a call ticket must be released when the call ends"]
 pub struct CallTicket {
