@@ -86,7 +86,8 @@ fn specs() -> (LegSpec, LegSpec) {
 /// re-INVITEs, timeouts and session churn. Checks that a forward only ever goes from a
 /// live session's port to an address that leg's signalling or latch allowed, that
 /// timeouts fire at most once, and that every port pair returns to the pool.
-pub fn relay(origin: Instant, data: &[u8]) {
+pub fn relay(origin: Instant, data: &[u8]) -> RelaySummary {
+    let mut summary = RelaySummary::default();
     let config = MediaConfig {
         interfaces: vec![
             IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
@@ -127,6 +128,10 @@ pub fn relay(origin: Instant, data: &[u8]) {
                     port: PORT_MIN - 2 + u16::from(sel >> 1) % 24,
                 };
                 let decision = table.handle_packet(now, local, source(src), packet);
+                match decision {
+                    Decision::Forward { .. } => summary.forwarded += 1,
+                    Decision::Drop(_) => summary.dropped += 1,
+                }
                 if let Decision::Forward { via, dst } = decision {
                     let Some((_, ports)) = sessions.iter().find(|(_, p)| p.contains(&local)) else {
                         panic!("forward from a port no live session holds: {local:?}");
@@ -179,6 +184,7 @@ pub fn relay(origin: Instant, data: &[u8]) {
                 while let Some(MediaEvent::TimedOut { id, .. }) = table.poll_event() {
                     assert!(!timed_out.contains(&id), "timeout reported twice");
                     timed_out.push(id);
+                    summary.timeouts += 1;
                 }
             }
             6 => {
@@ -216,6 +222,7 @@ pub fn relay(origin: Instant, data: &[u8]) {
                         );
                     }
                     sessions.push((info.id, ports));
+                    summary.created += 1;
                 }
             }
         }
@@ -228,4 +235,18 @@ pub fn relay(origin: Instant, data: &[u8]) {
         assert_eq!(pool, Some((0, 8)), "port pairs leaked");
     }
     assert_eq!(table.counters().sessions, 0);
+    summary
+}
+
+/// What one `relay` run did, so the corpus replay can check the seeds reach every path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RelaySummary {
+    /// Packets forwarded.
+    pub forwarded: u64,
+    /// Packets dropped.
+    pub dropped: u64,
+    /// Timeout events.
+    pub timeouts: u64,
+    /// Sessions created.
+    pub created: u64,
 }
