@@ -29,15 +29,23 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// Nanoseconds of credit one packet costs.
-    pub(crate) fn cost_ns(&self) -> u64 {
-        1_000_000_000 / u64::from(self.packets_per_second.max(1))
+    /// The limit in the bucket's units, computed once per table rather than per packet.
+    pub(crate) fn costs(&self) -> RateCosts {
+        let cost_ns = 1_000_000_000 / u64::from(self.packets_per_second.max(1));
+        RateCosts {
+            cost_ns,
+            capacity_ns: cost_ns.saturating_mul(u64::from(self.burst.max(1))),
+        }
     }
+}
 
+/// A [`RateLimit`] in nanoseconds of credit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RateCosts {
+    /// Credit one packet costs.
+    cost_ns: u64,
     /// Most credit a bucket may hold.
-    pub(crate) fn capacity_ns(&self) -> u64 {
-        self.cost_ns().saturating_mul(u64::from(self.burst.max(1)))
-    }
+    capacity_ns: u64,
 }
 
 /// One stream's bucket; 24 bytes, no allocation.
@@ -49,23 +57,23 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    pub(crate) fn new(now: Instant, limit: &RateLimit) -> Self {
+    pub(crate) fn new(now: Instant, limit: &RateCosts) -> Self {
         Self {
-            credit_ns: limit.capacity_ns(),
+            credit_ns: limit.capacity_ns,
             last: now,
         }
     }
 
     /// Takes one packet's credit if there is enough; refills by the time elapsed since the
     /// last call. A `now` earlier than the last one adds nothing (no panic, no refund).
-    pub(crate) fn allow(&mut self, now: Instant, limit: &RateLimit) -> bool {
+    pub(crate) fn allow(&mut self, now: Instant, limit: &RateCosts) -> bool {
         let elapsed = now.saturating_duration_since(self.last);
         if elapsed > Duration::ZERO {
             let add = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-            self.credit_ns = self.credit_ns.saturating_add(add).min(limit.capacity_ns());
+            self.credit_ns = self.credit_ns.saturating_add(add).min(limit.capacity_ns);
             self.last = now;
         }
-        let cost = limit.cost_ns();
+        let cost = limit.cost_ns;
         if self.credit_ns >= cost {
             self.credit_ns -= cost;
             true
@@ -84,7 +92,8 @@ mod tests {
         let limit = RateLimit {
             packets_per_second: 100,
             burst: 10,
-        };
+        }
+        .costs();
         #[allow(clippy::disallowed_methods)] // ok: origin of virtual time in a test
         let t0 = Instant::now();
         let mut b = TokenBucket::new(t0, &limit);

@@ -10,11 +10,11 @@ use crate::error::MediaError;
 use crate::loss::LossTracker;
 use crate::packet::{looks_like_rtcp, parse_rtcp, parse_rtp};
 use crate::ports::{PortPair, PortPool};
-use crate::rate::TokenBucket;
+use crate::rate::{RateCosts, TokenBucket};
 use crate::types::{
-    Decision, Direction, DropReason, InterfaceId, LatchMode, Leg, LegSpec, LegStats, LocalPair,
-    LocalPort, MediaEvent, RemoteSpec, SessionId, SessionInfo, SessionStats, StreamStats,
-    TableCounters, canonical,
+    Decision, Direction, DropCounts, DropReason, InterfaceId, LatchMode, Leg, LegSpec, LegStats,
+    LocalPair, LocalPort, MediaEvent, RemoteSpec, SessionId, SessionInfo, SessionStats,
+    StreamStats, TableCounters, canonical,
 };
 
 /// Port-map entry meaning "no session".
@@ -44,6 +44,16 @@ impl Interface {
     }
 }
 
+/// The per-packet counters of a stream (the rest of [`StreamStats`] is derived on read).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    received_packets: u64,
+    received_bytes: u64,
+    forwarded_packets: u64,
+    forwarded_bytes: u64,
+    dropped: DropCounts,
+}
+
 /// One ingress stream: packets arriving on one local port from one party.
 #[derive(Clone, Debug)]
 struct Stream {
@@ -54,18 +64,18 @@ struct Stream {
     active: bool,
     /// Source locked by [`LatchMode::LatchOnce`].
     latched: Option<SocketAddr>,
-    stats: StreamStats,
+    counters: Counters,
     loss: LossTracker,
     bucket: TokenBucket,
 }
 
 impl Stream {
-    fn new(now: Instant, signalled: Option<SocketAddr>, limit: &crate::RateLimit) -> Self {
+    fn new(now: Instant, signalled: Option<SocketAddr>, limit: &RateCosts) -> Self {
         Self {
             signalled,
             active: signalled.is_some(),
             latched: None,
-            stats: StreamStats::default(),
+            counters: Counters::default(),
             loss: LossTracker::default(),
             bucket: TokenBucket::new(now, limit),
         }
@@ -80,15 +90,20 @@ impl Stream {
     }
 
     fn drop(&mut self, reason: DropReason) -> Decision {
-        self.stats.dropped.add(reason);
+        self.counters.dropped.add(reason);
         Decision::Drop(reason)
     }
 
     fn snapshot(&self) -> StreamStats {
+        let c = &self.counters;
         StreamStats {
+            received_packets: c.received_packets,
+            received_bytes: c.received_bytes,
+            forwarded_packets: c.forwarded_packets,
+            forwarded_bytes: c.forwarded_bytes,
+            dropped: c.dropped,
             loss: self.loss.stats(),
             source: self.latched.or(self.signalled),
-            ..self.stats
         }
     }
 }
@@ -170,8 +185,8 @@ struct Slot {
 #[derive(Debug)]
 pub struct MediaTable {
     config: MediaConfig,
-    /// Effective rate limit (a limit that never triggers when the guard is off).
-    limit: crate::RateLimit,
+    /// Rate limit in bucket units (a limit that never triggers when the guard is off).
+    limit: RateCosts,
     interfaces: Vec<Interface>,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
@@ -191,10 +206,13 @@ impl MediaTable {
             let map = vec![EMPTY; pool.capacity() * 2];
             interfaces.push(Interface { address, pool, map });
         }
-        let limit = config.rate_limit.unwrap_or(crate::RateLimit {
-            packets_per_second: u32::MAX,
-            burst: u32::MAX,
-        });
+        let limit = config
+            .rate_limit
+            .unwrap_or(crate::RateLimit {
+                packets_per_second: u32::MAX,
+                burst: u32::MAX,
+            })
+            .costs();
         Ok(Self {
             config,
             limit,
@@ -446,8 +464,8 @@ impl MediaTable {
             stream.latched = Some(src);
         }
         let bytes = packet.len() as u64;
-        stream.stats.received_packets = stream.stats.received_packets.wrapping_add(1);
-        stream.stats.received_bytes = stream.stats.received_bytes.wrapping_add(bytes);
+        stream.counters.received_packets = stream.counters.received_packets.wrapping_add(1);
+        stream.counters.received_bytes = stream.counters.received_bytes.wrapping_add(bytes);
 
         // 4. Destination: the same kind of port on the other leg.
         let out = &other.streams[kind];
@@ -471,8 +489,8 @@ impl MediaTable {
         if not_receiving {
             return stream.drop(DropReason::NotReceiving);
         }
-        stream.stats.forwarded_packets = stream.stats.forwarded_packets.wrapping_add(1);
-        stream.stats.forwarded_bytes = stream.stats.forwarded_bytes.wrapping_add(bytes);
+        stream.counters.forwarded_packets = stream.counters.forwarded_packets.wrapping_add(1);
+        stream.counters.forwarded_bytes = stream.counters.forwarded_bytes.wrapping_add(bytes);
         Decision::Forward { via, dst }
     }
 
@@ -667,7 +685,6 @@ fn check_family(interface: IpAddr, remote: &RemoteSpec) -> Result<(), MediaError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::DropCounts;
 
     #[test]
     fn drop_counts_are_indexed_by_reason() {
