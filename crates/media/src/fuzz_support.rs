@@ -127,7 +127,8 @@ pub fn relay(origin: Instant, data: &[u8]) -> RelaySummary {
                     interface: InterfaceId(sel & 1),
                     port: PORT_MIN - 2 + u16::from(sel >> 1) % 24,
                 };
-                let decision = table.handle_packet(now, local, source(src), packet);
+                let from = source(src);
+                let decision = table.handle_packet(now, local, from, packet);
                 match decision {
                     Decision::Forward { .. } => summary.forwarded += 1,
                     Decision::Drop(_) => summary.dropped += 1,
@@ -144,6 +145,18 @@ pub fn relay(origin: Instant, data: &[u8]) -> RelaySummary {
                         dst.ip() == pbx(0).ip() || dst.ip() == IpAddr::from([10, 1, 1, 1])
                     };
                     assert!(ok_dst, "forward to an address nobody signalled: {dst}");
+                    // No injection: only the leg's own party gets through (A is strict on
+                    // the trunk host, B latches within the PBX host).
+                    let party = if local.interface == InterfaceId(0) {
+                        trunk(0).ip()
+                    } else {
+                        pbx(0).ip()
+                    };
+                    assert_eq!(
+                        crate::canonical(from).ip(),
+                        party,
+                        "injected packet forwarded"
+                    );
                 }
             }
             4 => {
