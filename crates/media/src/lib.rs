@@ -23,6 +23,8 @@
 //! destination, the caller sends the bytes it already has. It does not parse SDP (the
 //! `sip` crate does; [`RemoteSpec::from_sdp`] takes the parsed fields), does not do SRTP,
 //! ICE/STUN or transcoding, and does not end calls: it reports timeouts, the B2BUA acts.
+//! RTCP multiplexed on the RTP port (RFC 5761) is recognised and forwarded on the RTP
+//! path, so the B2BUA must offer `a=rtcp-mux` on both legs or on neither.
 //!
 //! # Call order
 //!

@@ -82,7 +82,9 @@ pub enum LatchMode {
     /// For a peer behind NAT: the first valid packet from an address inside `allowed`
     /// (any port), or from the SDP address itself, locks the stream to that source; after
     /// that only that source is accepted until signalling changes the remote. `allowed` is
-    /// typically the source IP the signalling came from, as a /32 or /128.
+    /// typically the source IP the signalling came from, as a /32 or /128. Until the
+    /// latch is taken, media towards the party goes to its signalled address (as
+    /// rtpengine and rtpproxy do); afterwards to the latched one (symmetric RTP).
     LatchOnce {
         /// Addresses allowed to take the latch.
         allowed: IpNet,
