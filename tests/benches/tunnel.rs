@@ -118,18 +118,15 @@ fn wireguard_go(dir: &Path, n: usize, secs: u64) -> Result {
     let conf_path = dir.join("wg-go.conf");
     std::fs::write(&conf_path, conf).unwrap();
     run_ok(
-        &mut lab
-            .cmd("srv", "wg")
+        lab.cmd("srv", "wg")
             .args(["setconf", &ifname, conf_path.to_str().unwrap()]),
     );
     run_ok(
-        &mut lab
-            .cmd("srv", "ip")
+        lab.cmd("srv", "ip")
             .args(["addr", "add", "100.64.0.1/10", "dev", &ifname]),
     );
     run_ok(
-        &mut lab
-            .cmd("srv", "ip")
+        lab.cmd("srv", "ip")
             .args(["link", "set", &ifname, "up", "mtu", "1420"]),
     );
     let tool = load_tool();
@@ -242,12 +239,15 @@ fn main() {
             Some(wireguard_go(d2.path(), n, secs))
         };
         let f = |r: &Option<Result>| {
-            r.as_ref().map_or(("-".to_owned(), "-".to_owned()), |r| {
-                (
-                    format!("{:.0} ({}/{n} up)", r.pps, r.up),
-                    format!("{:.2}", r.loss),
-                )
-            })
+            r.as_ref().map_or_else(
+                || ("-".to_owned(), "-".to_owned()),
+                |r| {
+                    (
+                        format!("{:.0} ({}/{n} up)", r.pps, r.up),
+                        format!("{:.2}", r.loss),
+                    )
+                },
+            )
         };
         let ratio = match (&db, &wg) {
             (Some(a), Some(b)) if b.pps > 0.0 => format!("{:.2}x", a.pps / b.pps),
@@ -257,7 +257,7 @@ fn main() {
         let (wp, wl) = f(&wg);
         let hs = db
             .as_ref()
-            .map_or("-".into(), |r| format!("{:.3}", r.handshake_secs));
+            .map_or_else(|| "-".into(), |r| format!("{:.3}", r.handshake_secs));
         println!("{n:>6} | {dp:>14} {dl:>7} | {wp:>14} {wl:>7} | {ratio:>6} | {hs:>10}");
     }
 }
