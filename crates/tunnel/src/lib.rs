@@ -16,6 +16,8 @@
 
 mod config;
 mod counters;
+// Public only for the fuzz targets and the corpus replay test; not part of the API.
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod host;
 pub mod keys;
