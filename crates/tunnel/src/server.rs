@@ -215,9 +215,26 @@ struct Session {
     /// `send_udp` handed boringtun a packet while no session key was ready: boringtun queued
     /// it, and it must be flushed once the session is confirmed.
     queued: bool,
+    /// Already in `Server::due` / `Server::flush`: each session is in each queue at most
+    /// once, so the queues stay bounded by the number of live sessions even if the caller
+    /// is slow to call `poll_transmit`.
+    in_due: bool,
+    in_flush: bool,
 }
 
 impl Session {
+    fn new(tunn: Tunn, endpoint: SocketAddr, now: Instant) -> Self {
+        Self {
+            tunn,
+            endpoint,
+            last_rx: now,
+            next_tick: now + TIMER_TICK,
+            queued: false,
+            in_due: false,
+            in_flush: false,
+        }
+    }
+
     fn has_current_key(&self) -> bool {
         self.tunn.time_since_last_handshake().is_some()
     }
@@ -690,13 +707,7 @@ impl Server {
             return self.dropped(DropReason::UnknownKey, None);
         };
         if let Some(tunn) = created {
-            peer.session = Some(Box::new(Session {
-                tunn,
-                endpoint: src,
-                last_rx: now,
-                next_tick: now + TIMER_TICK,
-                queued: false,
-            }));
+            peer.session = Some(Box::new(Session::new(tunn, src, now)));
         }
         let Some(session) = peer.session.as_mut() else {
             return self.dropped(DropReason::UnknownKey, None);
@@ -719,7 +730,10 @@ impl Server {
                     self.live_sessions += 1;
                     self.timers.push(Reverse((tick, id.slot, id.generation)));
                 }
-                self.flush.push_back((id.slot, id.generation));
+                if !session.in_flush {
+                    session.in_flush = true;
+                    self.flush.push_back((id.slot, id.generation));
+                }
                 Action::Transmit(Transmit {
                     dst: src,
                     data: &buf[r],
@@ -786,7 +800,8 @@ impl Server {
         }
         let needs_flush = matches!(out, Outcome::Network(_))
             || (authenticated && session.queued && session.has_current_key());
-        if needs_flush {
+        if needs_flush && !session.in_flush {
+            session.in_flush = true;
             flush.push_back((id.slot, id.generation));
         }
         match out {
@@ -948,13 +963,7 @@ impl Server {
             return Err(SendError::UnknownPeer(peer));
         };
         if let Some((tunn, endpoint)) = created {
-            p.session = Some(Box::new(Session {
-                tunn,
-                endpoint,
-                last_rx: now,
-                next_tick: now + TIMER_TICK,
-                queued: false,
-            }));
+            p.session = Some(Box::new(Session::new(tunn, endpoint, now)));
         }
         let Some(session) = p.session.as_mut() else {
             return Err(SendError::UnknownPeer(peer));
@@ -1027,7 +1036,10 @@ impl Server {
             session.next_tick = now + TIMER_TICK;
             self.timers
                 .push(Reverse((session.next_tick, slot, generation)));
-            self.due.push_back((slot, generation));
+            if !session.in_due {
+                session.in_due = true;
+                self.due.push_back((slot, generation));
+            }
         }
     }
 
@@ -1058,8 +1070,11 @@ impl Server {
                     break;
                 }
                 _ => {
-                    if current && let Some(s) = self.peer_mut(id).and_then(|p| p.session.as_mut()) {
-                        s.queued = false;
+                    if let Some(s) = self.peer_mut(id).and_then(|p| p.session.as_mut()) {
+                        s.in_flush = false;
+                        if current {
+                            s.queued = false;
+                        }
                     }
                     self.flush.pop_front();
                     self.flush_calls = 0;
@@ -1073,6 +1088,7 @@ impl Server {
                 let Some(session) = p.session.as_mut() else {
                     continue;
                 };
+                session.in_due = false;
                 match outcome(base, session.tunn.update_timers(&mut *buf)) {
                     Outcome::Network(r) => {
                         let endpoint = session.endpoint;
