@@ -54,7 +54,7 @@ pub fn inner_ip(data: &[u8]) {
             assert!(peer.contains(&src.ip()));
         }
         Verdict::EchoRequest => {
-            let mut out = vec![0; BUFFER_LEN];
+            let mut out = vec![0; packet.len()];
             let n = host.write_echo_reply(&packet, &mut out);
             let n = n.unwrap_or_else(|| panic!("no reply to an accepted echo request"));
             assert!(n <= packet.len());
@@ -70,7 +70,7 @@ pub fn inner_ip(data: &[u8]) {
     // Round trip: whatever bytes, sent as a UDP payload, come back out unchanged.
     let payload = rest.get(..rest.len().min(1400)).unwrap_or_default();
     for dst in [IpAddr::V4(PEER_V4), IpAddr::V6(PEER_V6)] {
-        let mut out = vec![0; BUFFER_LEN];
+        let mut out = vec![0; payload.len() + 48];
         let port = u16::from(flags) << 8 | 0x55;
         let Some(n) = host.write_udp(5060, SocketAddr::new(dst, port), payload, &mut out) else {
             panic!("write_udp failed for a small payload")
