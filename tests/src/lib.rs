@@ -206,3 +206,42 @@ pub fn metric(exposition: &str, name: &str) -> Option<f64> {
     }
     found
 }
+
+/// Python snippet: sends one UDP datagram (argv: host port payload [timeout]) and prints
+/// `REPLY <payload>` or `SILENCE`. Works for IPv4 and IPv6 hosts.
+pub const UDP_PROBE_PY: &str = r#"
+import socket, sys
+host, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[4]) if len(sys.argv) > 4 else 2.0)
+try:
+    s.sendto(payload, (host, port))
+    data, _ = s.recvfrom(65535)
+    print("REPLY", data.decode(errors="replace"))
+except (socket.timeout, OSError) as e:
+    print("SILENCE", type(e).__name__)
+"#;
+
+/// Python snippet: counts UDP datagrams arriving on (argv: host port seconds) and prints
+/// `RECEIVED <n>` when the time is up.
+pub const UDP_SINK_PY: &str = r#"
+import socket, sys, time
+host, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((host, port))
+s.settimeout(0.2)
+n, end = 0, time.time() + secs
+while time.time() < end:
+    try:
+        s.recvfrom(65535); n += 1
+    except socket.timeout:
+        pass
+print("RECEIVED", n, flush=True)
+"#;
+
+/// Python snippet: prints the Prometheus metrics served on 127.0.0.1:PORT (argv: port).
+pub const METRICS_PY: &str = r#"
+import sys, urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=3).read().decode())
+"#;

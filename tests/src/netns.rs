@@ -47,17 +47,19 @@ pub struct Lab {
     prefix: String,
     namespaces: Vec<String>,
     children: Vec<Child>,
+    interfaces: u32,
 }
 
 impl Lab {
     /// A lab with a unique namespace prefix (tests may run in parallel).
     pub fn new() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("db{}x{n}-", std::process::id() % 100_000);
+        let prefix = format!("d{}x{n}-", std::process::id() % 100_000);
         Self {
             prefix,
             namespaces: Vec::new(),
             children: Vec::new(),
+            interfaces: 0,
         }
     }
 
@@ -66,10 +68,16 @@ impl Lab {
         format!("{}{name}", self.prefix)
     }
 
-    /// A short unique interface name (at most 15 characters) for global resources such
-    /// as wireguard-go's UAPI socket.
-    pub fn ifname(&self, name: &str) -> String {
-        let mut s = format!("{}{name}", self.prefix.trim_end_matches('-'));
+    /// A new interface name, unique on the machine and at most 15 characters, for global
+    /// resources such as wireguard-go's UAPI socket (`/var/run/wireguard/<name>.sock`).
+    /// `hint` only makes it readable; call once per interface and keep the result.
+    pub fn ifname(&mut self, hint: &str) -> String {
+        self.interfaces += 1;
+        let mut s = format!(
+            "{}i{}{hint}",
+            self.prefix.trim_end_matches('-'),
+            self.interfaces
+        );
         s.truncate(15);
         s
     }

@@ -7,9 +7,11 @@ mod check;
 mod cli;
 mod keys;
 mod logging;
+mod metrics;
 mod peer;
 mod run;
 mod secrets;
+mod tunnel;
 
 use std::process::ExitCode;
 

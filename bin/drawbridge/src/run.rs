@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use drawbridge_config::{Cidr, Config, ConfigError, Transport};
+use drawbridge_transport::wireguard::WireGuard;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use socket2::SockRef;
@@ -23,7 +24,6 @@ struct Counters {
     dropped_sources: AtomicU64,
     tls_handshakes: AtomicU64,
     tls_handshake_failures: AtomicU64,
-    wireguard_datagrams: AtomicU64,
 }
 
 pub(crate) fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
@@ -61,15 +61,11 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "drawbridge starting");
 
-    if let Some(t) = &config.tunnel {
-        for addr in &t.listen {
-            let sock = UdpSocket::bind(addr)
-                .await
-                .with_context(|| format!("binding WireGuard on udp {addr} (tunnel.listen)"))?;
-            tracing::info!(listen = %addr, peers_file = %t.peers_file.display(), "WireGuard listening");
-            tokio::spawn(wireguard_placeholder(sock, counters.clone()));
-        }
-    }
+    let reload = Arc::new(tokio::sync::Notify::new());
+    let wireguard = match &config.tunnel {
+        Some(t) => Some(crate::tunnel::start(t, reload.clone()).await?),
+        None => None,
+    };
 
     let allowed_for = |transport: Transport| -> Arc<Vec<(String, Cidr)>> {
         Arc::new(
@@ -133,7 +129,7 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding metrics on tcp {addr} (admin.metrics_listen)"))?;
         tracing::info!(listen = %addr, "metrics served at /metrics");
-        tokio::spawn(metrics_loop(listener, counters.clone()));
+        tokio::spawn(metrics_loop(listener, counters.clone(), wireguard.clone()));
     }
     tracing::info!(
         rtp = %format!("{}-{}", config.media.port_min, config.media.port_max),
@@ -147,7 +143,10 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => { tracing::info!(signal = "SIGTERM", "shutting down"); break; }
             _ = int.recv() => { tracing::info!(signal = "SIGINT", "shutting down"); break; }
-            _ = hup.recv() => { tracing::info!(signal = "SIGHUP", "reload requested; nothing to reload yet"); }
+            _ = hup.recv() => {
+                tracing::info!(signal = "SIGHUP", "reloading the peers file");
+                reload.notify_one();
+            }
         }
     }
     tracing::info!("stopped");
@@ -281,21 +280,17 @@ async fn udp_filter_loop(
     }
 }
 
-async fn wireguard_placeholder(sock: UdpSocket, counters: Arc<Counters>) {
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        if sock.recv_from(&mut buf).await.is_ok() {
-            counters.wireguard_datagrams.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-async fn metrics_loop(listener: TcpListener, counters: Arc<Counters>) {
+async fn metrics_loop(
+    listener: TcpListener,
+    counters: Arc<Counters>,
+    wireguard: Option<WireGuard>,
+) {
     loop {
         let Ok((mut tcp, _)) = listener.accept().await else {
             continue;
         };
         let counters = counters.clone();
+        let wireguard = wireguard.clone();
         tokio::spawn(async move {
             let mut req = [0u8; 1024];
             let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut req)).await;
@@ -303,12 +298,15 @@ async fn metrics_loop(listener: TcpListener, counters: Arc<Counters>) {
                 "# TYPE drawbridge_dropped_sources_total counter\ndrawbridge_dropped_sources_total {}\n\
                  # TYPE drawbridge_tls_handshakes_total counter\ndrawbridge_tls_handshakes_total {}\n\
                  # TYPE drawbridge_tls_handshake_failures_total counter\ndrawbridge_tls_handshake_failures_total {}\n\
-                 # TYPE drawbridge_wireguard_datagrams_total counter\ndrawbridge_wireguard_datagrams_total {}\n",
+",
                 counters.dropped_sources.load(Ordering::Relaxed),
                 counters.tls_handshakes.load(Ordering::Relaxed),
                 counters.tls_handshake_failures.load(Ordering::Relaxed),
-                counters.wireguard_datagrams.load(Ordering::Relaxed),
             );
+            let mut body = body;
+            if let Some(wg) = &wireguard {
+                crate::metrics::render_wireguard(&wg.lock(), &mut body);
+            }
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()

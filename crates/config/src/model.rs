@@ -67,6 +67,10 @@ pub struct TunnelConfig {
     /// The UDP port of the SIP service on the inner addresses.
     #[serde(default = "default_sip_port")]
     pub sip_port: u16,
+    /// A UDP echo service (RFC 862) on the inner addresses, for checking a tunnel from the
+    /// phone's side (`nc -u 100.64.0.1 7`); off when absent.
+    #[serde(default)]
+    pub echo_port: Option<u16>,
 }
 
 /// `[sip]`: the public signalling listeners that trunk providers reach.

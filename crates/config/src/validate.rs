@@ -281,6 +281,16 @@ impl Validator {
                 );
             }
         }
+        if let Some(port) = t.echo_port {
+            let m = &config.media;
+            if port == 0 || port == t.sip_port || (m.port_min..=m.port_max).contains(&port) {
+                self.push(
+                    "tunnel.echo_port",
+                    port,
+                    "must be a port of its own: not 0, not tunnel.sip_port, not in the RTP range",
+                );
+            }
+        }
         if t.handshakes_per_second == 0 {
             self.push("tunnel.handshakes_per_second", 0, "must be at least 1");
         }

@@ -320,3 +320,17 @@ fn missing_file_is_named() {
         .to_string();
     assert!(err.contains("/nonexistent/drawbridge.toml"), "{err}");
 }
+
+#[test]
+fn echo_port_must_not_clash() {
+    let d = tempfile::tempdir().unwrap();
+    let toml = base(d.path()).replace(
+        "peers_file = \"peers.toml\"",
+        "peers_file = \"peers.toml\"\necho_port = 5060",
+    );
+    assert_one(
+        &toml,
+        d.path(),
+        "tunnel.echo_port = 5060: must be a port of its own",
+    );
+}

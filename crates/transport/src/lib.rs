@@ -7,3 +7,4 @@
 #![warn(missing_docs)]
 
 pub mod source_filter;
+pub mod wireguard;
