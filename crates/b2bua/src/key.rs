@@ -109,10 +109,10 @@ pub(crate) fn server_key(request: &Request, method: Method) -> Result<ServerKey,
     }
     Ok(ServerKey::Rfc2543 {
         request_uri: request.uri.to_string().into(),
-        call_id: call_id.ok_or(MessageError::MissingHeader("Call-ID"))?.into(),
-        from_tag: from_tag
-            .ok_or(MessageError::MissingHeader("From"))?
+        call_id: call_id
+            .ok_or(MessageError::MissingHeader("Call-ID"))?
             .into(),
+        from_tag: from_tag.ok_or(MessageError::MissingHeader("From"))?.into(),
         cseq: cseq(&request.headers)?.seq,
         top_via: top_via.unwrap_or_default().into(),
         method: method.into(),

@@ -257,27 +257,26 @@ impl TransactionLayer {
         if request.method == Method::Ack {
             // §17.2.3: an ACK matches the INVITE it acknowledges (same branch).
             let key = key::server_key(&request, Method::Invite)?;
-            if let Some(&id) = self.servers.get(&key) {
-                if let Some(tx) = self.transactions.get(&id)
-                    && let Machine::InviteServer(_) = tx.machine
-                {
-                    if tx.machine.state() == TransactionState::Accepted {
-                        // RFC 6026 §8.7: an ACK for the 2xx belongs to the TU.
-                        self.events.push_back(TuEvent::Ack {
-                            request,
-                            flow,
-                            transaction: Some(id),
-                        });
-                    } else {
-                        self.drive(id, now, |m, ctx, fx| match m {
-                            Machine::InviteServer(s) => {
-                                Machine::InviteServer(s.on_ack(ctx, request, fx))
-                            }
-                            other => other,
-                        });
-                    }
-                    return Ok(Incoming::Matched(id));
+            if let Some(&id) = self.servers.get(&key)
+                && let Some(tx) = self.transactions.get(&id)
+                && let Machine::InviteServer(_) = tx.machine
+            {
+                if tx.machine.state() == TransactionState::Accepted {
+                    // RFC 6026 §8.7: an ACK for the 2xx belongs to the TU.
+                    self.events.push_back(TuEvent::Ack {
+                        request,
+                        flow,
+                        transaction: Some(id),
+                    });
+                } else {
+                    self.drive(id, now, |m, ctx, fx| match m {
+                        Machine::InviteServer(s) => {
+                            Machine::InviteServer(s.on_ack(ctx, request, fx))
+                        }
+                        other => other,
+                    });
                 }
+                return Ok(Incoming::Matched(id));
             }
             self.events.push_back(TuEvent::Ack {
                 request,
@@ -435,7 +434,9 @@ impl TransactionLayer {
         allowed.map_err(|_| SendError::AfterFinal { id, status })?;
         let wire: Wire = drawbridge_sip::to_bytes(&response).into();
         self.drive(id, now, |m, ctx, fx| match m {
-            Machine::InviteServer(s) => Machine::InviteServer(s.on_tu_response(ctx, status, wire, fx)),
+            Machine::InviteServer(s) => {
+                Machine::InviteServer(s.on_tu_response(ctx, status, wire, fx))
+            }
             Machine::NonInviteServer(s) => {
                 Machine::NonInviteServer(s.on_tu_response(ctx, status, wire, fx))
             }

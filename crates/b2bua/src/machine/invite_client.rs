@@ -21,7 +21,8 @@ pub(crate) enum InviteClient {
 /// INVITE sent, no response yet: Timer A retransmits (unreliable), Timer B gives up.
 #[derive(Debug)]
 pub(crate) struct Calling {
-    ack: Request,
+    /// Boxed: the template is big and only Calling/Proceeding carry it.
+    ack: Box<Request>,
     wire: Wire,
     timer_a: Option<Retransmit>,
     timer_b: Instant,
@@ -30,7 +31,7 @@ pub(crate) struct Calling {
 /// A provisional arrived: no timers (the TU cancels if it wants to stop waiting).
 #[derive(Debug)]
 pub(crate) struct Proceeding {
-    ack: Request,
+    ack: Box<Request>,
 }
 
 /// A 300-699 arrived and was ACKed; retransmissions of it get the same ACK until Timer D.
@@ -53,7 +54,7 @@ impl InviteClient {
         let timer_a = Retransmit::first(ctx, TimerKind::A, fx);
         let timer_b = fx.arm(TimerKind::B, ctx.now, ctx.timers.t1x64());
         Self::Calling(Calling {
-            ack: ack_template(request),
+            ack: Box::new(ack_template(request)),
             wire,
             timer_a,
             timer_b,
@@ -81,7 +82,7 @@ impl InviteClient {
                     }
                     _ => {
                         // §17.1.1.3: the ACK is built here, with the response's To (tag).
-                        let ack: Wire = drawbridge_sip::to_bytes(&ack_for(ack, &response)).into();
+                        let ack: Wire = drawbridge_sip::to_bytes(&ack_for(*ack, &response)).into();
                         fx.send(&ack);
                         fx.up(Up::Response(response));
                         let wait = ctx.timers.timer_d(ctx.reliable);
