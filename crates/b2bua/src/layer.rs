@@ -608,6 +608,7 @@ impl TransactionLayer {
         {
             self.remove(id);
         }
+        self.compact_timers();
     }
 
     fn remove(&mut self, id: TransactionId) {

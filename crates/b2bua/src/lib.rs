@@ -17,14 +17,18 @@
 //! request came in on, the transport decides what that means (§18.2.2 `received`/`rport`).
 #![warn(missing_docs)]
 
+mod build;
 mod error;
 mod event;
 mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod layer;
 mod machine;
 mod timer;
 
+pub use build::cancel_for;
 pub use error::{MessageError, SendError};
 pub use event::{Incoming, Transmit, TuEvent};
 pub use flow::{Flow, FlowId, TransportKind};

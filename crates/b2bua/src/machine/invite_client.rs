@@ -2,8 +2,7 @@
 
 use std::time::Instant;
 
-use rsip::headers::CSeq;
-use rsip::{Header, Headers, Method, Request, Response};
+use rsip::{Header, Method, Request, Response};
 
 use super::{Ctx, Fx, Retransmit, TransactionState, Up, Wire, code};
 use crate::timer::TimerKind;
@@ -156,42 +155,10 @@ impl InviteClient {
     }
 }
 
-/// The parts of the INVITE the ACK for a non-2xx copies (§17.1.1.3): Request-URI, the top
-/// Via only, From, To (replaced by the response's), Call-ID, CSeq number with method ACK,
-/// Route headers, Max-Forwards. Kept instead of the whole INVITE to hold less per
-/// transaction.
+/// The parts of the INVITE the ACK for a non-2xx copies (§17.1.1.3), kept instead of the
+/// whole INVITE to hold less per transaction.
 fn ack_template(invite: &Request) -> Request {
-    let mut headers: Vec<Header> = Vec::with_capacity(8);
-    let mut via_seen = false;
-    for h in invite.headers.iter() {
-        match h {
-            Header::Via(_) if !via_seen => {
-                via_seen = true;
-                headers.push(h.clone());
-            }
-            Header::From(_)
-            | Header::To(_)
-            | Header::CallId(_)
-            | Header::Route(_)
-            | Header::MaxForwards(_) => headers.push(h.clone()),
-            Header::CSeq(c) => {
-                use rsip::headers::ToTypedHeader as _;
-                let seq = c.typed().map_or(0, |c| c.seq);
-                headers.push(Header::CSeq(CSeq::from(rsip::typed::CSeq {
-                    seq,
-                    method: Method::Ack,
-                })));
-            }
-            _ => {}
-        }
-    }
-    Request {
-        method: Method::Ack,
-        uri: invite.uri.clone(),
-        version: invite.version.clone(),
-        headers: Headers::from(headers),
-        body: Vec::new(),
-    }
+    crate::build::same_transaction_request(invite, Method::Ack)
 }
 
 /// The template with the response's To header (which carries the tag).

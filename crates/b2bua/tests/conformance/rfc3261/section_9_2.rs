@@ -64,3 +64,33 @@ fn cancel_for_unknown_invite_has_no_target() {
         [TuEvent::Request { cancels: None, .. }]
     ));
 }
+
+/// §9.1: the CANCEL the TU builds with `cancel_for` carries the INVITE's branch and CSeq
+/// number, one Via, the Route set, and no body; the layer runs it as its own client
+/// transaction next to the INVITE's.
+#[test]
+fn cancel_for_builds_rfc_9_1_cancel() {
+    let mut h = Harness::new();
+    let invite = request("INVITE", B1, 42);
+    let inv = h.layer.send_request(h.now, invite.clone(), udp()).unwrap();
+    h.feed_response(&response(&invite, 180, Some("t")), udp());
+    let cancel = drawbridge_b2bua::cancel_for(&invite);
+    let can = h.layer.send_request(h.now, cancel, udp()).unwrap();
+    let sent = h.sent();
+    let wire = sent.last().unwrap().request();
+    assert_eq!(wire.method, Method::Cancel);
+    assert_eq!(wire.uri, invite.uri);
+    assert_eq!(branch_of(&wire.headers), B1);
+    assert_eq!(cseq(&wire.headers), (42, Method::Cancel));
+    assert_eq!(
+        header_count(&wire.headers, |h| matches!(h, rsip::Header::Via(_))),
+        1
+    );
+    assert_eq!(
+        header_count(&wire.headers, |h| matches!(h, rsip::Header::Route(_))),
+        1
+    );
+    assert_eq!(to_tag(&wire.headers), None);
+    assert!(wire.body.is_empty());
+    assert_ne!(inv, can);
+}

@@ -1,0 +1,15 @@
+//! Arbitrary sequences of time advances, network messages and TU actions against one
+//! transaction layer: must never panic, never exceed the cap, never grow timer state.
+#![no_main]
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use libfuzzer_sys::fuzz_target;
+
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    drawbridge_b2bua::fuzzing::run_transactions(origin, data);
+});
