@@ -499,7 +499,7 @@ fn default_max_headers() -> usize {
     100
 }
 fn default_max_via() -> usize {
-    16
+    32
 }
 fn default_max_line() -> usize {
     4096

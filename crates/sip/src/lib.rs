@@ -28,6 +28,16 @@
 //!   `;transport=UDP`); untouched headers are re-emitted byte for byte;
 //! - rsip's own `Display` for a message turns a non-UTF-8 body into U+FFFD: use
 //!   [`to_bytes`], which writes the body verbatim and a correct Content-Length.
+//! - a `.` in the user part of a SIP URI (Request-URI, From, To, Contact, Route …) reaches
+//!   rsip escaped as `%2E`, because rsip 0.4 loses the userinfo at a dot (`john.doe@host`
+//!   would become a host). The URI is equivalent (RFC 3261 §19.1.4); read users with
+//!   [`normalized_user`], not `uri.auth.user`.
+//!
+//! What rsip 0.4 cannot represent, so valid messages carrying it are refused (400, or 416
+//! for `tel:`): bracketed IPv6 hosts in the Request-URI, top Via, From or To; `tel:` URIs
+//! there; quoted-string parameter values or a `<` in a quoted display name in From/To; an
+//! unknown transport in the top Via. Typed access to other headers has the same limits
+//! (notably a Contact with `+sip.instance="<urn:…>"` does not type).
 #![warn(missing_docs)]
 
 mod compact;
@@ -43,6 +53,7 @@ mod peek;
 mod response;
 pub mod sdp;
 mod split;
+mod userinfo;
 
 pub use compact::expand_compact_name;
 pub use edit::{set_body, to_bytes};
@@ -52,3 +63,4 @@ pub use limits::Limits;
 pub use parse::parse_message;
 pub use peek::{Peek, peek};
 pub use response::response_to;
+pub use userinfo::normalized_user;

@@ -11,7 +11,8 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Most header fields, counted after splitting comma-separated values. Default 100.
     pub max_headers: usize,
-    /// Most Via values. Default 16 (each proxy adds one; 16 hops is plenty).
+    /// Most Via values. Default 32: each proxy adds one, and long but valid requests
+    /// (RFC 4475 §3.1.1.7 has one) carry about 30; a loop still hits the limit quickly.
     pub max_via: usize,
     /// Longest physical line (start line or one header line, before unfolding). Default 4096.
     pub max_line_length: usize,
@@ -22,7 +23,7 @@ impl Default for Limits {
         Self {
             max_message_size: 16384,
             max_headers: 100,
-            max_via: 16,
+            max_via: 32,
             max_line_length: 4096,
         }
     }

@@ -8,6 +8,7 @@ use rsip::prelude::{HasHeaders as _, ToTypedHeader as _};
 use crate::compact::expand_compact_name;
 use crate::normalize::{self, bad_header, is_token};
 use crate::split::{check_balanced, compact_lws, for_each_element};
+use crate::userinfo::{escape_header_uri, escape_request_uri, header_uri};
 use crate::{Limits, ParseError};
 
 /// Methods rsip 0.4 models; anything else (including other letter case) is unknown.
@@ -99,13 +100,15 @@ fn classify(name: &str) -> Kind {
 ///   (commas inside quotes and `<>` do not split; `a,,b` is an error);
 /// - removes the optional white space around `;`, `=`, `/` (Via) that rsip's typed
 ///   parsers trip on, and writes CSeq, Max-Forwards and Content-Length canonically;
+/// - escapes the dots of user parts in SIP URIs (`john%2Edoe`, see [`crate::normalized_user`]);
 /// - frames the body by Content-Length as RFC 3261 §18.3 says for datagrams: a shorter body
 ///   is [`ParseError::Truncated`], extra bytes are dropped; without Content-Length the rest
 ///   of the input is the body.
 ///
 /// Then it checks that Via, From, To, Call-ID and CSeq are present (Max-Forwards may be
 /// missing), that single-valued headers are single, that the CSeq method equals the request
-/// method, and that the top Via, From and To parse as typed headers.
+/// method, that the top Via, From and To parse as typed headers, and that the Request-URI,
+/// From and To are `sip:`/`sips:` URIs ([`ParseError::UnsupportedUriScheme`] otherwise).
 ///
 /// The error says what to answer: see [`ParseError::status_code`].
 pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseError> {
@@ -125,9 +128,17 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
     let mut canon: Vec<u8> = Vec::with_capacity(bytes.len() + 64);
     let mut line = String::with_capacity(256);
     let mut scratch = String::new();
+    let mut uri_scratch = String::new();
+    // The Request-URI as rsip will see it (dots of the user part escaped, see `userinfo`).
+    let mut request_uri = String::new();
     match start {
-        StartLine::Request { method, uri } => {
-            let _ = write!(line, "{method} {uri} SIP/2.0\r\n");
+        StartLine::Request { uri, .. } if escape_request_uri(uri, &mut request_uri) => {}
+        StartLine::Request { uri, .. } => request_uri.push_str(uri),
+        StartLine::Response { .. } => {}
+    }
+    match start {
+        StartLine::Request { method, .. } => {
+            let _ = write!(line, "{method} {request_uri} SIP/2.0\r\n");
         }
         StartLine::Response { code, reason } => {
             let _ = write!(line, "SIP/2.0 {code} {reason}\r\n");
@@ -184,6 +195,11 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
                     }
                 }
                 for p in parts {
+                    let p = if kind != Kind::Via && escape_header_uri(p, &mut uri_scratch) {
+                        uri_scratch.as_str()
+                    } else {
+                        p
+                    };
                     emit(&mut canon, name, p)?;
                 }
             }
@@ -194,6 +210,11 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
                 }
                 let value = if compact_lws(value, false, &mut scratch) {
                     scratch.as_str()
+                } else {
+                    value
+                };
+                let value = if escape_header_uri(value, &mut uri_scratch) {
+                    uri_scratch.as_str()
                 } else {
                     value
                 };
@@ -309,11 +330,11 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
     let msg = SipMessage::try_from(&canon[..]).map_err(|_| match start {
         // Re-parse the request line alone to tell a URI rsip cannot handle from a header
         // problem (rsip's own error text is a nested nom dump).
-        StartLine::Request { method, uri } => {
-            let line = format!("{method} {uri} SIP/2.0\r\n\r\n");
+        StartLine::Request { method, .. } => {
+            let line = format!("{method} {request_uri} SIP/2.0\r\n\r\n");
             if SipMessage::try_from(line.as_str()).is_ok() {
                 ParseError::Unparseable { reason: "header" }
-            } else if is_sip_scheme(uri) {
+            } else if is_sip_scheme(&request_uri) {
                 ParseError::Unparseable {
                     reason: "Request-URI",
                 }
@@ -330,53 +351,86 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
 }
 
 /// The top Via, From and To must parse as typed headers: the B2BUA reads them for every
-/// message, and a 400 now is better than a failure deep in a transaction.
+/// message, and a 400 now is better than a failure deep in a transaction. The Request-URI,
+/// From and To must also be SIP(S) URIs as rsip reads them: rsip "parses" some foreign URIs
+/// without a scheme (`mailto:a@b` as user `mailto`, password `a`), which must not reach the
+/// B2BUA as if they were SIP.
 fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
     use rsip::Header;
+    if let SipMessage::Request(r) = msg {
+        match uri_problem(&r.uri) {
+            Some(UriProblem::Scheme) => return Err(ParseError::UnsupportedUriScheme),
+            Some(UriProblem::Misread) => {
+                return Err(ParseError::Unparseable {
+                    reason: "Request-URI",
+                });
+            }
+            None => {}
+        }
+    }
     let mut via_seen = false;
     for h in msg.headers().iter() {
-        let ok = match h {
+        let (name, typed_uri) = match h {
             Header::Via(v) if !via_seen => {
                 via_seen = true;
-                v.typed().is_ok()
+                ("Via", v.typed().map(|_| None))
             }
-            Header::From(f) => f.typed().is_ok(),
-            Header::To(t) => t.typed().is_ok(),
+            Header::From(f) => ("From", f.typed().map(|t| Some(t.uri))),
+            Header::To(t) => ("To", t.typed().map(|t| Some(t.uri))),
             _ => continue,
         };
-        if !ok {
-            if let Header::From(_) | Header::To(_) = h
-                && !name_addr_has_sip_scheme(&h.to_string())
-            {
+        match typed_uri {
+            Ok(None) => {}
+            Ok(Some(uri)) => match uri_problem(&uri) {
+                Some(UriProblem::Scheme) => return Err(ParseError::UnsupportedUriScheme),
+                Some(UriProblem::Misread) => return Err(bad_header(name, "unparseable URI")),
+                None => {}
+            },
+            Err(_) if name != "Via" && !name_addr_has_sip_scheme(&h.to_string()) => {
                 return Err(ParseError::UnsupportedUriScheme);
             }
-            let name = match h {
-                Header::Via(_) => "Via",
-                Header::From(_) => "From",
-                _ => "To",
-            };
-            return Err(bad_header(name, "unparseable value"));
+            Err(_) => return Err(bad_header(name, "unparseable value")),
         }
     }
     Ok(())
 }
 
-/// Whether a URI is `sip:`, `sips:` or `tel:` (what rsip's typed headers can hold).
+/// What is wrong with a URI rsip did parse.
+enum UriProblem {
+    /// Not `sip:` or `sips:`.
+    Scheme,
+    /// An `@` ended up in the host: rsip did not see the userinfo (the pre-pass escapes the
+    /// dots that cause this in well-formed user parts; what is left is malformed).
+    Misread,
+}
+
+fn uri_problem(uri: &rsip::Uri) -> Option<UriProblem> {
+    match uri.scheme {
+        Some(rsip::Scheme::Sip | rsip::Scheme::Sips) => {}
+        _ => return Some(UriProblem::Scheme),
+    }
+    if let rsip::Host::Domain(d) = &uri.host_with_port.host
+        && d.to_string().contains('@')
+    {
+        return Some(UriProblem::Misread);
+    }
+    None
+}
+
+/// Whether a URI is `sip:` or `sips:`, the only schemes rsip 0.4 parses (it has no `tel:`
+/// support: `tel:+1555…` fails or turns into a host and port).
 fn is_sip_scheme(uri: &str) -> bool {
     let scheme = uri.split_once(':').map_or("", |(s, _)| s);
-    ["sip", "sips", "tel"]
+    ["sip", "sips"]
         .iter()
         .any(|s| s.eq_ignore_ascii_case(scheme))
 }
 
-/// Whether a serialized From/To header (`From: "x" <sip:..>;tag=1`) carries a SIP/tel URI.
+/// Whether a serialized From/To header (`From: "x" <sip:..>;tag=1`) carries a SIP(S) URI.
 fn name_addr_has_sip_scheme(header: &str) -> bool {
-    let value = header.split_once(':').map_or("", |(_, v)| v);
-    let uri = match value.split_once('<') {
-        Some((_, rest)) => rest,
-        None => value.trim_start(),
-    };
-    is_sip_scheme(uri.trim_start())
+    let value = header.split_once(':').map_or("", |(_, v)| v.trim_start());
+    // Quote-aware: a '<' inside a quoted display name does not start the URI.
+    header_uri(value).is_some_and(|(start, end)| is_sip_scheme(value[start..end].trim_start()))
 }
 
 /// `CSeq: 1*DIGIT LWS Method`, number below 2^32 (RFC 3261 §20.16).

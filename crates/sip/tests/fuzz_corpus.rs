@@ -1,7 +1,7 @@
 //! Replays every seed corpus file and every recorded crash (`fuzz/regressions/`) through
 //! the same entry points the cargo-fuzz targets use, so CI checks them on stable.
-//! `sip_message` also replays the RFC 4475 files (`tests/torture/`, pass that directory to
-//! `cargo fuzz run sip_message` as a second corpus).
+//! `sip_message` also replays our torture corpus (`tests/torture/*.sip`; pass that directory
+//! to `cargo fuzz run sip_message` as a second corpus).
 
 // Helpers outside #[test] fns unwrap too: a panic there is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,7 +25,13 @@ fn replay(target: &str, run: fn(&[u8])) {
         for e in entries {
             let path = e.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if path.is_file() && !name.starts_with('.') && !name.ends_with(".md") {
+            // The torture directory also holds its README.md and MANIFEST: only *.sip there.
+            let wanted = if path.starts_with(krate.join("tests/torture")) {
+                name.ends_with(".sip")
+            } else {
+                !name.starts_with('.') && !name.ends_with(".md")
+            };
+            if path.is_file() && wanted {
                 run(&std::fs::read(&path).unwrap());
                 n += 1;
             }

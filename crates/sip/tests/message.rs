@@ -6,7 +6,9 @@
 use drawbridge_sip::edit::{
     append_header, insert_before, push_via_top, remove_all, replace_header,
 };
-use drawbridge_sip::{Limits, ParseError, parse_message, peek, response_to, set_body, to_bytes};
+use drawbridge_sip::{
+    Limits, ParseError, normalized_user, parse_message, peek, response_to, set_body, to_bytes,
+};
 use rsip::prelude::*;
 use rsip::{Header, SipMessage};
 
@@ -273,11 +275,14 @@ fn limits_are_enforced() {
         parse(&many).unwrap_err(),
         ParseError::TooManyHeaders { max: 100 }
     );
-    let via_list = vec!["SIP/2.0/UDP h;branch=z9hG4bK1"; 17].join(",");
-    let many_via = INVITE.replace("Max-Forwards: 70", &format!("Via: {via_list}"));
+    // INVITE has one Via of its own: 31 more is the default limit, 32 more is over it.
+    let via_list = |n| vec!["SIP/2.0/UDP h;branch=z9hG4bK1"; n].join(",");
+    let at_limit = INVITE.replace("Max-Forwards: 70", &format!("Via: {}", via_list(31)));
+    assert!(parse(&at_limit).is_ok());
+    let many_via = INVITE.replace("Max-Forwards: 70", &format!("Via: {}", via_list(32)));
     assert_eq!(
         parse(&many_via).unwrap_err(),
-        ParseError::TooManyVia { max: 16 }
+        ParseError::TooManyVia { max: 32 }
     );
     let tight = Limits {
         max_message_size: 100,
@@ -286,6 +291,91 @@ fn limits_are_enforced() {
     assert!(matches!(
         parse_message(INVITE.as_bytes(), &tight),
         Err(ParseError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn user_parts_with_semicolons_and_dots_parse_with_the_right_host() {
+    // RFC 3261 allows ';' in the user part; rsip 0.4 loses the userinfo at a '.' (here the
+    // one of example.net) unless the pre-pass escapes it.
+    let msg = parse(
+        &INVITE
+            .replace(
+                "INVITE sip:bob@198.51.100.7 ",
+                "INVITE sip:bob;par=u%40example.net@198.51.100.7;transport=tcp ",
+            )
+            .replace(
+                "From: \"Alice\" <sip:alice@10.0.0.7>",
+                "From: \"A. Liddell\" <sip:alice.liddell@10.0.0.7>",
+            )
+            .replace("To: <sip:bob@198.51.100.7>", "To: sip:bob.b@198.51.100.7"),
+    )
+    .unwrap();
+    let SipMessage::Request(r) = &msg else {
+        panic!("request expected")
+    };
+    assert_eq!(r.uri.host_with_port.to_string(), "198.51.100.7");
+    assert_eq!(normalized_user(&r.uri).unwrap(), "bob;par=u%40example.net");
+    assert_eq!(
+        r.uri.params,
+        vec![rsip::Param::Transport(rsip::Transport::Tcp)]
+    );
+    let from = msg.from_header().unwrap().typed().unwrap();
+    assert_eq!(normalized_user(&from.uri).unwrap(), "alice.liddell");
+    assert_eq!(from.uri.host_with_port.to_string(), "10.0.0.7");
+    assert_eq!(
+        from.display_name.as_deref(),
+        Some("\"A. Liddell\""),
+        "quotes untouched"
+    );
+    let to = msg.to_header().unwrap().typed().unwrap();
+    assert_eq!(normalized_user(&to.uri).unwrap(), "bob.b");
+    // what goes on the wire: equivalent (RFC 3261 §19.1.4), dots escaped in user parts only
+    let wire = String::from_utf8(to_bytes(&msg)).unwrap();
+    assert!(wire.contains("\r\nFrom: \"A. Liddell\" <sip:alice%2Eliddell@10.0.0.7>;tag="));
+    assert!(wire.starts_with("INVITE sip:bob;par=u%40example%2Enet@198.51.100.7;transport="));
+}
+
+#[test]
+fn a_userinfo_rsip_would_misread_as_host_is_rejected() {
+    // '[' is not allowed in a user part, so the pre-pass leaves it; rsip would then take
+    // `a.b[c@198.51.100.7` for a host. Better a 400 than a wrong host.
+    assert_eq!(
+        parse(&INVITE.replace("INVITE sip:bob@", "INVITE sip:a.b[c@")).unwrap_err(),
+        ParseError::Unparseable {
+            reason: "Request-URI"
+        }
+    );
+    assert!(matches!(
+        parse(&INVITE.replace("To: <sip:bob@", "To: <sip:a.b[c@")).unwrap_err(),
+        ParseError::BadHeader { name, .. } if name == "To"
+    ));
+}
+
+#[test]
+fn foreign_uri_schemes_get_416() {
+    // rsip "parses" these without a scheme; they must not reach the B2BUA as SIP URIs.
+    for (from, to) in [
+        ("INVITE sip:bob@198.51.100.7 ", "INVITE isbn:123 "),
+        ("To: <sip:bob@198.51.100.7>", "To: <mailto:bob@example.com>"),
+        ("To: <sip:bob@198.51.100.7>", "To: mailto:bob@example.com"),
+        (
+            "From: \"Alice\" <sip:alice@10.0.0.7>",
+            "From: <tel:+15555550100>",
+        ),
+        ("INVITE sip:bob@198.51.100.7 ", "INVITE tel:+15555550100 "),
+    ] {
+        assert_eq!(
+            parse(&INVITE.replace(from, to)).unwrap_err(),
+            ParseError::UnsupportedUriScheme,
+            "{to}"
+        );
+    }
+    // A '<' inside a quoted display name is not the start of the URI: such a From is still
+    // refused (rsip 0.4 cannot parse it, a known gap) but as a bad header, not a bad scheme.
+    assert!(matches!(
+        parse(&INVITE.replace("From: \"Alice\"", "From: \"Alice <x>\"")).unwrap_err(),
+        ParseError::BadHeader { .. }
     ));
 }
 
