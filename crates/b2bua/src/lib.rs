@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod build;
+mod call;
 mod error;
 mod event;
 mod flow;
@@ -29,6 +30,11 @@ mod machine;
 mod timer;
 
 pub use build::cancel_for;
+pub use call::{
+    Advertised, B2bua, B2buaConfig, B2buaEvent, CallHandle, Counters, Credentials,
+    DEFAULT_ALLOWED, HandleError, Leg, MediaAllocator, MediaAnchor, MediaRefused, NEVER_CROSS,
+    Outside, Pbx, PeerId, Side, Trunk,
+};
 pub use error::{MessageError, SendError};
 pub use event::{Incoming, Transmit, TuEvent};
 pub use flow::{Flow, FlowId, TransportKind};
