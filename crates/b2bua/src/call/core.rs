@@ -514,7 +514,9 @@ impl B2bua {
         ctx: TxCtx,
     ) -> Option<TransactionId> {
         let id = self.layer.send_request(now, request, flow).ok()?;
-        self.pins.entry(branch).or_insert(Pin { tx: id, side, flow });
+        self.pins
+            .entry(branch)
+            .or_insert(Pin { tx: id, side, flow });
         self.txs.insert(id, ctx);
         Some(id)
     }
@@ -583,12 +585,15 @@ impl B2bua {
     fn end_call(&mut self, handle: CallHandle, status: u16) {
         if let Some(call) = self.calls.remove(&handle) {
             for d in &call.legs {
-                self.dialogs.remove(&(d.call_id.clone(), d.local_tag.clone()));
+                self.dialogs
+                    .remove(&(d.call_id.clone(), d.local_tag.clone()));
             }
             self.media.release(handle);
             if call.state != CallState::Cancelling {
-                self.events
-                    .push_back(B2buaEvent::CallEnded { call: handle, status });
+                self.events.push_back(B2buaEvent::CallEnded {
+                    call: handle,
+                    status,
+                });
             }
         }
     }
@@ -693,7 +698,11 @@ impl B2bua {
                 self.config.pbx.domain.clone(),
             ),
             Side::Pbx => match self.config.trunks.get(self.config.outbound_trunk) {
-                Some(t) => (Side::trunk(self.config.outbound_trunk), t.flow, t.host.clone()),
+                Some(t) => (
+                    Side::trunk(self.config.outbound_trunk),
+                    t.flow,
+                    t.host.clone(),
+                ),
                 None => return self.refuse(now, id, &request, 503),
             },
         };
@@ -711,7 +720,7 @@ impl B2bua {
         let (display, caller) = from_value
             .as_deref()
             .and_then(hdr::identity_of)
-            .unwrap_or((None, "anonymous".to_owned()));
+            .unwrap_or_else(|| (None, "anonymous".to_owned()));
         let max_forwards = hdr::value_of(&request.headers, "Max-Forwards")
             .and_then(|v| v.trim().parse::<u32>().ok())
             .unwrap_or(70);
@@ -787,8 +796,7 @@ impl B2bua {
                 reinvite_busy: false,
             },
         );
-        let body = match self.relay_body(handle, &request.headers, &request.body, Leg::A, Leg::B)
-        {
+        let body = match self.relay_body(handle, &request.headers, &request.body, Leg::A, Leg::B) {
             Ok(b) => b,
             Err(code) => {
                 self.calls.remove(&handle);
@@ -904,7 +912,8 @@ impl B2bua {
         let b = call.leg(Leg::B);
         let (b_side, b_flow) = (b.side, b.flow);
         for d in &call.legs {
-            self.dialogs.remove(&(d.call_id.clone(), d.local_tag.clone()));
+            self.dialogs
+                .remove(&(d.call_id.clone(), d.local_tag.clone()));
         }
         if let Some((tx, req)) = incoming {
             self.respond(now, tx, &req, code, Some(&a_tag), &[]);
@@ -912,8 +921,10 @@ impl B2bua {
         if let Some(c) = cancel {
             self.send_cancel(now, c, b_side, b_flow);
         }
-        self.events
-            .push_back(B2buaEvent::CallEnded { call: handle, status: code });
+        self.events.push_back(B2buaEvent::CallEnded {
+            call: handle,
+            status: code,
+        });
     }
 
     fn send_cancel(&mut self, now: Instant, cancel: Request, side: Side, flow: Flow) {
@@ -1048,17 +1059,17 @@ impl B2bua {
             had_offer: body.is_some(),
             answered: false,
         };
-        if self.send_client(now, req, branch, side, flow, ctx).is_none() {
+        if self
+            .send_client(now, req, branch, side, flow, ctx)
+            .is_none()
+        {
             self.respond(now, server, &request, 500, None, &[]);
             return;
         }
         if is_invite && let Some(call) = self.calls.get_mut(&handle) {
             call.reinvite_busy = true;
         }
-        self.txs.insert(
-            server,
-            TxCtx::RelayIn { request },
-        );
+        self.txs.insert(server, TxCtx::RelayIn { request });
     }
 
     /// Runs `f` with the call's dialog `leg` temporarily taken out (so `f` may use `&mut
@@ -1123,7 +1134,13 @@ impl B2bua {
     }
 
     /// ACK for the 2xx to the INVITE with `cseq` on `leg`, with an optional body.
-    fn send_ack(&mut self, handle: CallHandle, leg: Leg, cseq: u32, body: Option<(Vec<u8>, String)>) {
+    fn send_ack(
+        &mut self,
+        handle: CallHandle,
+        leg: Leg,
+        cseq: u32,
+        body: Option<(Vec<u8>, String)>,
+    ) {
         let Some(call) = self.calls.get(&handle) else {
             return;
         };
@@ -1447,27 +1464,20 @@ impl B2bua {
             b.route_set = rr;
             call.state = CallState::Confirmed;
             call.ring_deadline = None;
-            let body = match self.relay_body(
-                handle,
-                &response.headers,
-                &response.body,
-                Leg::B,
-                Leg::A,
-            ) {
-                Ok(b) => b,
-                Err(_) => {
-                    // Unusable answer: accept on B and hang up; the caller gets 502.
-                    self.send_ack(handle, Leg::B, invite_cseq, None);
-                    self.send_bye(now, handle, Leg::B);
-                    if let Some(call) = self.calls.get_mut(&handle) {
-                        let a_tag = call.leg(Leg::A).local_tag.clone();
-                        if let Some((tx, req)) = call.incoming.take() {
-                            self.respond(now, tx, &req, 502, Some(&a_tag), &[]);
-                        }
+            let Ok(body) =
+                self.relay_body(handle, &response.headers, &response.body, Leg::B, Leg::A)
+            else {
+                // Unusable answer: accept on B and hang up; the caller gets 502.
+                self.send_ack(handle, Leg::B, invite_cseq, None);
+                self.send_bye(now, handle, Leg::B);
+                if let Some(call) = self.calls.get_mut(&handle) {
+                    let a_tag = call.leg(Leg::A).local_tag.clone();
+                    if let Some((tx, req)) = call.incoming.take() {
+                        self.respond(now, tx, &req, 502, Some(&a_tag), &[]);
                     }
-                    self.end_call(handle, 502);
-                    return;
                 }
+                self.end_call(handle, 502);
+                return;
             };
             let deferred = !had_offer && body.is_some();
             if !deferred {
@@ -1486,7 +1496,15 @@ impl B2bua {
                     .get(&handle)
                     .and_then(|c| c.incoming.as_ref().map(|(t, _)| *t));
                 if let Some(server) = server {
-                    self.await_ack(now, handle, Leg::A, server, r, a_cseq, deferred.then_some((Leg::B, invite_cseq)));
+                    self.await_ack(
+                        now,
+                        handle,
+                        Leg::A,
+                        server,
+                        r,
+                        a_cseq,
+                        deferred.then_some((Leg::B, invite_cseq)),
+                    );
                 }
             }
             return;
@@ -1668,7 +1686,8 @@ impl B2bua {
         let (f_side, f_flow) = (call.leg(from).side, call.leg(from).flow);
         let host = self.host_for(f_side);
         let mut r = response_to(&orig, status, reason_phrase(status), None);
-        if ok && matches!(orig.method, Method::Invite | Method::Update)
+        if ok
+            && matches!(orig.method, Method::Invite | Method::Update)
             && let Some(a) = self.advertised(f_side)
         {
             r.headers.push(Header::Other(
@@ -1690,7 +1709,15 @@ impl B2bua {
         let orig_cseq = hdr::cseq_of(&orig.headers).unwrap_or(0);
         if is_invite {
             if ok {
-                self.await_ack(now, handle, from, server, copy, orig_cseq, deferred.then_some((to, cseq)));
+                self.await_ack(
+                    now,
+                    handle,
+                    from,
+                    server,
+                    copy,
+                    orig_cseq,
+                    deferred.then_some((to, cseq)),
+                );
             } else if let Some(call) = self.calls.get_mut(&handle) {
                 call.reinvite_busy = false;
             }
@@ -1727,7 +1754,7 @@ impl B2bua {
         };
         let mut routes = hdr::record_routes(&response.headers);
         routes.reverse();
-        let limits = self.config.limits.clone();
+        let limits = self.config.limits;
         let build = |me: &mut Self, method: &str, n: u32| {
             let branch = me.layer.new_branch();
             let mut t = format!(
@@ -1758,4 +1785,3 @@ impl B2bua {
         }
     }
 }
-

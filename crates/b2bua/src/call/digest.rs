@@ -32,9 +32,7 @@ pub(crate) fn parse_challenge(value: &str) -> Option<Challenge> {
             "nonce" => nonce = Some(v),
             "opaque" => opaque = Some(v),
             "qop" => {
-                qop_auth = v
-                    .split(',')
-                    .any(|q| q.trim().eq_ignore_ascii_case("auth"));
+                qop_auth = v.split(',').any(|q| q.trim().eq_ignore_ascii_case("auth"));
             }
             "algorithm" if !v.eq_ignore_ascii_case("MD5") => return None,
             _ => {}
@@ -99,7 +97,10 @@ pub(crate) fn authorization(
     );
     if challenge.qop_auth {
         let nc = "00000001";
-        let response = md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", challenge.nonce));
+        let response = md5_hex(&format!(
+            "{ha1}:{}:{nc}:{cnonce}:auth:{ha2}",
+            challenge.nonce
+        ));
         v.push_str(&format!(
             ", response=\"{response}\", algorithm=MD5, cnonce=\"{cnonce}\", qop=auth, nc={nc}"
         ));
@@ -135,7 +136,10 @@ mod tests {
         .unwrap();
         assert!(c.qop_auth);
         let v = authorization(&c, &creds(), "GET", "/dir/index.html", "0a4f113b");
-        assert!(v.contains("response=\"6629fae49393a05397450978507c4ef1\""), "{v}");
+        assert!(
+            v.contains("response=\"6629fae49393a05397450978507c4ef1\""),
+            "{v}"
+        );
         assert!(v.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""));
         assert!(v.contains("nc=00000001"));
     }

@@ -8,8 +8,9 @@ use rsip::{Header, Headers};
 use crate::B2buaConfig;
 
 /// Methods drawbridge relays inside a call; `Allow` is cut down to these.
-pub(crate) const RELAYED_METHODS: &[&str] =
-    &["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO"];
+pub(crate) const RELAYED_METHODS: &[&str] = &[
+    "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO",
+];
 
 /// Option tags drawbridge relays end to end (`Supported`/`Require`); `100rel` is not
 /// among them until PRACK is relayed, so neither leg ever uses reliable provisionals.
@@ -288,9 +289,7 @@ pub(crate) fn uri_without_tag(headers: &Headers, to: bool) -> Option<String> {
             Header::From(f) if !to => f.typed().ok()?,
             _ => return None,
         };
-        typed
-            .params
-            .retain(|p| !matches!(p, rsip::Param::Tag(_)));
+        typed.params.retain(|p| !matches!(p, rsip::Param::Tag(_)));
         Some(typed.to_string())
     })
 }

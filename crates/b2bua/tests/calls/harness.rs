@@ -27,10 +27,18 @@ pub(crate) const PUBLIC_MEDIA: &str = "198.18.10.1";
 pub(crate) const LAN_MEDIA: &str = "198.19.0.2";
 
 pub(crate) fn pbx_flow() -> Flow {
-    Flow::new(PBX_FLOW, "198.19.5.5:5060".parse().unwrap(), TransportKind::Udp)
+    Flow::new(
+        PBX_FLOW,
+        "198.19.5.5:5060".parse().unwrap(),
+        TransportKind::Udp,
+    )
 }
 pub(crate) fn trunk_flow() -> Flow {
-    Flow::new(TRUNK_FLOW, "198.18.7.7:5061".parse().unwrap(), TransportKind::Tls)
+    Flow::new(
+        TRUNK_FLOW,
+        "198.18.7.7:5061".parse().unwrap(),
+        TransportKind::Tls,
+    )
 }
 /// Another connection from an address that is not the trunk's.
 pub(crate) fn rogue_flow() -> Flow {
@@ -157,7 +165,9 @@ impl Sent {
     }
     pub(crate) fn body(&self) -> String {
         let t = self.text();
-        t.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+        t.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -165,7 +175,9 @@ pub(crate) fn header_in(text: &str, name: &str) -> Option<String> {
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     head.lines().skip(1).find_map(|l| {
         let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
     })
 }
 
@@ -192,6 +204,8 @@ impl Harness {
             ports: HashMap::new(),
             next: 40000,
         };
+        // Only the starting point of the virtual clock; every later instant is derived.
+        #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         Self {
             b2bua: B2bua::new(config, Box::new(fake)),
@@ -224,10 +238,10 @@ impl Harness {
         }
     }
 
-    pub(crate) fn from_trunk(&mut self, text: &str) {
+    pub(crate) fn trunk_sends(&mut self, text: &str) {
         self.deliver(text, trunk_flow(), Side::trunk(0));
     }
-    pub(crate) fn from_pbx(&mut self, text: &str) {
+    pub(crate) fn pbx_sends(&mut self, text: &str) {
         self.deliver(text, pbx_flow(), Side::Pbx);
     }
     pub(crate) fn deliver(&mut self, text: &str, flow: Flow, side: Side) {
@@ -409,7 +423,6 @@ pub(crate) const PBX_SECRETS: &[&str] = &[
     "X-Pbx",
     "Internal Org",
     "Low battery",
-    "5060",
 ];
 
 /// A response from the PBX to `req` (an INVITE the core sent it): all of `req`'s Vias,
@@ -481,7 +494,11 @@ pub(crate) fn in_dialog_request(
     let from = header_in(core_msg, "From").unwrap();
     let to = header_in(core_msg, "To").unwrap();
     let call_id = header_in(core_msg, "Call-ID").unwrap();
-    let (mut peer, ours) = if core_is_caller { (to, from) } else { (from, to) };
+    let (mut peer, ours) = if core_is_caller {
+        (to, from)
+    } else {
+        (from, to)
+    };
     if !peer.contains("tag=") {
         peer = format!("{peer};tag={peer_tag}");
     }

@@ -3,3 +3,6 @@
 
 mod harness;
 mod inbound;
+mod leaks;
+mod outbound;
+mod pinning;
