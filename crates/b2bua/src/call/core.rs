@@ -174,6 +174,8 @@ pub struct B2bua {
     dialogs: HashMap<(String, String), (CallHandle, Leg)>,
     txs: HashMap<TransactionId, TxCtx>,
     pins: HashMap<String, Pin>,
+    /// Client transaction → its branch in `pins` (so nothing scans `pins`).
+    pin_of: HashMap<TransactionId, String>,
     timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
     events: VecDeque<B2buaEvent>,
     counters: Counters,
@@ -236,6 +238,7 @@ impl B2bua {
             dialogs: HashMap::new(),
             txs: HashMap::new(),
             pins: HashMap::new(),
+            pin_of: HashMap::new(),
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -515,10 +518,20 @@ impl B2bua {
     ) -> Option<TransactionId> {
         let id = self.layer.send_request(now, request, flow).ok()?;
         self.pins
-            .entry(branch)
+            .entry(branch.clone())
             .or_insert(Pin { tx: id, side, flow });
+        self.pin_of.insert(id, branch);
         self.txs.insert(id, ctx);
         Some(id)
+    }
+
+    /// Where client transaction `id` was sent.
+    fn pin(&self, id: TransactionId) -> Option<Pin> {
+        self.pin_of
+            .get(&id)
+            .and_then(|b| self.pins.get(b))
+            .filter(|p| p.tx == id)
+            .copied()
     }
 
     /// The SDP in `body` (from `from`) rewritten for leg `to` of `call`.
@@ -627,7 +640,11 @@ impl B2bua {
 
     fn on_terminated(&mut self, id: TransactionId) {
         let ctx = self.txs.remove(&id);
-        self.pins.retain(|_, p| p.tx != id);
+        if let Some(branch) = self.pin_of.remove(&id)
+            && self.pins.get(&branch).is_some_and(|p| p.tx == id)
+        {
+            self.pins.remove(&branch);
+        }
         if let Some(TxCtx::InviteOut(h)) = ctx
             && let Some(call) = self.calls.get(&h)
             && call.state == CallState::Cancelling
@@ -1256,7 +1273,7 @@ impl B2bua {
     /// Re-sends the request of client transaction `id` with credentials for the
     /// challenge in `response`, once. Whether it did.
     fn retry_with_auth(&mut self, now: Instant, id: TransactionId, response: &Response) -> bool {
-        let Some(pin) = self.pins.values().find(|p| p.tx == id).copied() else {
+        let Some(pin) = self.pin(id) else {
             return false;
         };
         let Side::Outside(Outside::Trunk(t)) = pin.side else {
@@ -1728,7 +1745,7 @@ impl B2bua {
     /// it and hang up, built from the response alone (RFC 3261 §15: a UAC must not leave
     /// an answered dialog open).
     fn kill_2xx(&mut self, now: Instant, id: TransactionId, response: &Response) {
-        let Some(pin) = self.pins.values().find(|p| p.tx == id).copied() else {
+        let Some(pin) = self.pin(id) else {
             return;
         };
         let Some(adv) = self.advertised(pin.side).map(Advertised::host_port) else {

@@ -280,6 +280,13 @@ impl Harness {
             .collect()
     }
 
+    /// Drops every message kept so far (memory measurements).
+    pub(crate) fn forget(&mut self) {
+        self.sent = Vec::new();
+        self.events = Vec::new();
+        self.taken = 0;
+    }
+
     /// Everything ever sent to `flow_id`, as one string (for leak checks).
     pub(crate) fn all_bytes_to(&self, flow_id: u64) -> String {
         self.sent
