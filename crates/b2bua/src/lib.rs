@@ -1,8 +1,22 @@
-//! The B2BUA core of drawbridge, sans-IO. Today: the RFC 3261 §17 transaction layer
-//! ([`TransactionLayer`]), on which the dialog layer, registration relay and topology
-//! hiding are built.
+//! The B2BUA core of drawbridge, sans-IO: the RFC 3261 §17 transaction layer
+//! ([`TransactionLayer`]) and, on top of it, the call layer ([`B2bua`]): dialogs,
+//! call logic and topology hiding between the outside (trunks, tunnel peers) and the PBX.
 //!
-//! The transaction layer takes parsed messages (from `drawbridge_sip::parse_message`),
+//! **Call layer** ([`B2bua`]): bytes + [`Flow`] + the [`Side`] the transport vouches for
+//! in, [`Transmit`]s (one FIFO, so a call's messages leave in causal order),
+//! [`B2buaEvent`]s and one deadline out. Each call has two legs with their own Call-ID,
+//! tags, CSeq space, Via, Contact and route set; only allow-listed headers cross
+//! ([`B2buaConfig::allowed_headers`], filtered), reason phrases are canonical, and SDP is
+//! rewritten to the addresses a [`MediaAllocator`] returns. In-dialog messages are matched
+//! on (Call-ID, our tag), then checked against the dialog's pinned peer and remote tag;
+//! responses against the flow their transaction was sent on. Handles: INVITE with 100,
+//! 18x (early media), 2xx with per-leg ACK (and delayed offer), non-2xx (mapped), CANCEL
+//! (deferred until a provisional, RFC 3261 §9.1), BYE, re-INVITE/UPDATE/INFO relay with
+//! SDP re-rewrite, 491 on glare, forked provisionals, a second fork's 2xx (ACK + BYE),
+//! 2xx retransmission until ACK (BYE both legs after 64*T1), ring timeout, Timer B (408),
+//! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once).
+//!
+//! **Transaction layer**: takes parsed messages (from `drawbridge_sip::parse_message`),
 //! the TU's requests and responses, and `now`; it returns what to send ([`Transmit`]),
 //! what the TU must act on ([`TuEvent`]) and when to wake it up. It implements the four
 //! machines of RFC 3261 §17 with RFC 6026's Accepted state, Timers A–M with RFC values
@@ -11,13 +25,17 @@
 //! requests without the `z9hG4bK` cookie.
 //!
 //! What it does **not** do: no sockets, no clock (time is the `now` argument), no
-//! threads; no DNS or RFC 3263 failover (a transport error terminates the transaction
-//! and tells the TU); no dialogs, no ACK for 2xx (end-to-end, the TU's job), no proxy
-//! Timer C, no authentication, no message rewriting; responses go back on the flow the
-//! request came in on, the transport decides what that means (§18.2.2 `received`/`rport`).
+//! threads, no randomness (a secret in the config seeds every identifier); no DNS or
+//! RFC 3263 failover; no PRACK/100rel (`100rel` is stripped from Supported, and a
+//! Require of it gets 420), no REFER/transfer, no registration relay for tunnel peers,
+//! no trunk REGISTER, no OPTIONS keep-alive towards trunks, no session-timer refreshes
+//! of its own, no dial policy (the `guard` crate decides before a message gets here).
+//! Responses go back on the flow the request came in on; the transport decides what
+//! that means (§18.2.2 `received`/`rport`).
 #![warn(missing_docs)]
 
 mod build;
+mod call;
 mod error;
 mod event;
 mod flow;
@@ -29,6 +47,11 @@ mod machine;
 mod timer;
 
 pub use build::cancel_for;
+pub use call::{
+    Advertised, B2bua, B2buaConfig, B2buaEvent, CallHandle, Counters, Credentials, DEFAULT_ALLOWED,
+    HandleError, Leg, MediaAllocator, MediaAnchor, MediaRefused, NEVER_CROSS, Outside, Pbx, PeerId,
+    Side, Trunk,
+};
 pub use error::{MessageError, SendError};
 pub use event::{Incoming, Transmit, TuEvent};
 pub use flow::{Flow, FlowId, TransportKind};

@@ -1,0 +1,1804 @@
+//! [`B2bua`]: calls between the outside (trunks, tunnel peers) and the PBX, with a
+//! separate dialog per leg and nothing of one side in what goes to the other.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use drawbridge_sip::sdp::{LegOrigin, Rewrite, SessionDescription};
+use drawbridge_sip::{ParseError, parse_message, response_to};
+use rsip::headers::UntypedHeader as _;
+use rsip::{Header, Method, Request, Response, SipMessage};
+
+use super::digest;
+use super::headers::{
+    self as hdr, RELAYED_BODY_TYPES, RELAYED_METHODS, crossing_headers, reason_phrase,
+};
+use super::ids::Ids;
+use super::side::same_source;
+use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+use crate::{
+    Advertised, B2buaConfig, CallHandle, Flow, Incoming, MediaAllocator, MessageError, Outside,
+    Side, TransactionId, TransactionLayer, Transmit, TransportKind, TuEvent,
+};
+
+/// Something the runtime may want to know (logs, metrics, CDRs, security events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum B2buaEvent {
+    /// A new call: the INVITE was accepted and relayed.
+    CallStarted {
+        /// The call.
+        call: CallHandle,
+        /// Where the caller is.
+        from: Side,
+        /// Where the call goes.
+        to: Side,
+        /// Caller identity (From user part).
+        caller: String,
+        /// Callee identity (Request-URI user part).
+        callee: String,
+    },
+    /// The callee answered (2xx relayed).
+    CallAnswered {
+        /// The call.
+        call: CallHandle,
+    },
+    /// The call is over. `status` is the final status the caller saw, or 200 for an
+    /// answered call ended by BYE or by a missing ACK.
+    CallEnded {
+        /// The call.
+        call: CallHandle,
+        /// Final status.
+        status: u16,
+    },
+    /// A message named a dialog or transaction of ours but came from another source (or
+    /// carried the wrong remote tag): dropped, or answered 481 like an unknown dialog.
+    Forged {
+        /// The side it arrived from.
+        side: Side,
+        /// The flow it arrived on.
+        flow: Flow,
+        /// Request method, or `None` for a response.
+        method: Option<Method>,
+    },
+}
+
+/// Counters since start (the runtime exports them to Prometheus).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Calls accepted and relayed.
+    pub calls_started: u64,
+    /// Calls answered.
+    pub calls_answered: u64,
+    /// INVITEs refused before a call existed (bad request, no media, overload …).
+    pub calls_refused: u64,
+    /// In-dialog requests, ACKs or responses from the wrong source (dropped / 481).
+    pub forged_in_dialog: u64,
+    /// Responses matching no transaction of ours (dropped).
+    pub stray_responses: u64,
+    /// Requests re-sent with digest credentials.
+    pub auth_retries: u64,
+    /// Messages that did not parse.
+    pub parse_errors: u64,
+}
+
+/// Why [`B2bua::handle_message`] could not process a message. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// The bytes are not a SIP message within the limits; see
+    /// [`ParseError::status_code`] for the stateless answer (if the source is trusted).
+    #[error("unparseable message: {0}")]
+    Parse(#[from] ParseError),
+    /// The message lacks what the transaction layer needs.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+}
+
+/// What a transaction is for.
+#[derive(Debug)]
+enum TxCtx {
+    /// The initial INVITE's server transaction on leg A.
+    InviteIn(CallHandle),
+    /// The initial INVITE's client transaction on leg B.
+    InviteOut(CallHandle),
+    /// An in-dialog request that arrived on `leg` and is relayed; `request` answers it.
+    RelayIn { request: Request },
+    /// The relayed copy, sent on `leg`.
+    RelayOut {
+        call: CallHandle,
+        leg: Leg,
+        server: TransactionId,
+        request: Request,
+        auth_tried: bool,
+        /// Our request carried a body (an offer), so a 2xx is ACKed at once.
+        had_offer: bool,
+        answered: bool,
+    },
+    /// A request we originated (BYE, CANCEL): only auth challenges matter.
+    Own { request: Request, auth_tried: bool },
+    /// A server transaction already answered locally.
+    Done,
+}
+
+/// Where a client transaction's responses must come from.
+#[derive(Debug, Clone, Copy)]
+struct Pin {
+    tx: TransactionId,
+    side: Side,
+    flow: Flow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CallTimer {
+    Ring,
+    AckWait,
+}
+
+/// The B2BUA core, sans-IO (quinn-proto style).
+///
+/// # Driving it
+///
+/// - **In**: [`handle_message`](Self::handle_message) with the bytes of every SIP message
+///   the transport received, the [`Flow`] it came on and the [`Side`] the transport vouches
+///   for (trunk index from the allow-listed source, tunnel peer from its key, or the PBX);
+///   [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout)'s
+///   deadline has passed; [`handle_transport_error`](Self::handle_transport_error).
+/// - **Out**, after each call: drain [`poll_transmit`](Self::poll_transmit) (send each on
+///   its flow, in order), [`poll_event`](Self::poll_event), then re-arm the timer from
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// **Ordering**: every message of every call leaves through one FIFO queue, in the order
+/// the core produced it, and the core produces a call's messages in the order their
+/// causes arrived: a 180 relayed before a 200 is sent before it, an ACK before a later
+/// BYE. The runtime must send them in `poll_transmit` order (per flow at least).
+///
+/// **Media**: anchored through the [`MediaAllocator`] given to [`B2bua::new`], called
+/// synchronously for each SDP that crosses (see its docs for why).
+///
+/// **Topology hiding**: each leg has its own Call-ID, tags, CSeq space, Via, Contact and
+/// route set; requests and responses on a leg are built from that leg's dialog, plus the
+/// headers the allow-list lets cross ([`B2buaConfig::allowed_headers`]), canonical reason
+/// phrases, and an SDP rewritten to drawbridge's media address.
+pub struct B2bua {
+    config: B2buaConfig,
+    layer: TransactionLayer,
+    media: Box<dyn MediaAllocator + Send>,
+    ids: Ids,
+    next_call: u64,
+    calls: HashMap<CallHandle, Call>,
+    /// (Call-ID, our tag) → call and leg. Never the Call-ID alone.
+    dialogs: HashMap<(String, String), (CallHandle, Leg)>,
+    txs: HashMap<TransactionId, TxCtx>,
+    pins: HashMap<String, Pin>,
+    /// Client transaction → its branch in `pins` (so nothing scans `pins`).
+    pin_of: HashMap<TransactionId, String>,
+    timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
+    events: VecDeque<B2buaEvent>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for B2bua {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("B2bua")
+            .field("calls", &self.calls.len())
+            .field("transactions", &self.layer.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The transport token of a Via.
+fn via_transport(flow: &Flow) -> &'static str {
+    match flow.transport {
+        TransportKind::Udp => "UDP",
+        TransportKind::Tcp => "TCP",
+        TransportKind::Tls => "TLS",
+    }
+}
+
+fn contact_param(flow: &Flow) -> &'static str {
+    match flow.transport {
+        TransportKind::Udp => "",
+        TransportKind::Tcp => ";transport=tcp",
+        TransportKind::Tls => ";transport=tls",
+    }
+}
+
+fn code_of(r: &Response) -> u16 {
+    r.status_code.code()
+}
+
+/// Parts of a request drawbridge writes on one leg.
+struct Outgoing<'a> {
+    method: &'a str,
+    uri: &'a str,
+    cseq: u32,
+    max_forwards: u32,
+    contact: bool,
+    extra: &'a [(String, String)],
+    body: Option<(&'a [u8], &'a str)>,
+}
+
+impl B2bua {
+    /// A B2BUA with this configuration, anchoring media through `media`.
+    pub fn new(config: B2buaConfig, media: Box<dyn MediaAllocator + Send>) -> Self {
+        let mut layer_config = config.transactions.clone();
+        layer_config.set_branch_secret(config.secret ^ 0x5bd1_e995);
+        Self {
+            layer: TransactionLayer::new(layer_config),
+            ids: Ids::new(config.secret),
+            config,
+            media,
+            next_call: 0,
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            txs: HashMap::new(),
+            pins: HashMap::new(),
+            pin_of: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &B2buaConfig {
+        &self.config
+    }
+
+    /// The trunk's transport flow changed (a new TLS connection): new calls use it.
+    /// Existing dialogs stay pinned to the flow they were set up on.
+    pub fn set_trunk_flow(&mut self, trunk: usize, flow: Flow) {
+        if let Some(t) = self.config.trunks.get_mut(trunk) {
+            t.flow = flow;
+        }
+    }
+
+    /// Counters since start.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Calls in progress (ringing, answered, or being cancelled).
+    pub fn calls_active(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Dialogs (legs) the core matches in-dialog messages against.
+    pub fn dialogs(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    /// Live transactions in the transaction layer.
+    pub fn transactions(&self) -> usize {
+        self.layer.len()
+    }
+
+    /// The next message to send, oldest first (one FIFO for all calls; see the type docs).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.layer.poll_transmit()
+    }
+
+    /// The next event for the runtime, oldest first.
+    pub fn poll_event(&mut self) -> Option<B2buaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the core: call [`Self::handle_timeout`] then.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, call, kind))) = self.timers.peek() {
+            if self.timer_live(at, call, kind) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let ours = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        match (ours, self.layer.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The transport failed to send transmit of transaction `id` (see [`Transmit`]).
+    pub fn handle_transport_error(&mut self, now: Instant, id: TransactionId) {
+        self.layer.handle_transport_error(now, id);
+        self.drain(now, None);
+    }
+
+    /// A SIP message (one datagram or one stream frame) from `flow`, which the transport
+    /// attributes to `side`.
+    ///
+    /// # Errors
+    /// [`HandleError::Parse`] when the bytes are not acceptable SIP (answer with
+    /// `drawbridge_sip::peek` + the error's status if the source is trusted, else drop).
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        flow: Flow,
+        side: Side,
+    ) -> Result<(), HandleError> {
+        let message = match parse_message(bytes, &self.config.limits) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters.parse_errors += 1;
+                return Err(e.into());
+            }
+        };
+        self.handle_parsed(now, message, flow, side)
+    }
+
+    /// [`Self::handle_message`] for a message already parsed by
+    /// `drawbridge_sip::parse_message`.
+    ///
+    /// # Errors
+    /// [`HandleError::Message`] when the transaction layer cannot key the message.
+    pub fn handle_parsed(
+        &mut self,
+        now: Instant,
+        message: SipMessage,
+        flow: Flow,
+        side: Side,
+    ) -> Result<(), HandleError> {
+        if let SipMessage::Response(r) = &message {
+            // Source pinning for responses: the transaction layer matches on branch
+            // alone, so check the branch's owner first.
+            let pinned = hdr::top_branch(&r.headers).and_then(|b| self.pins.get(&b).copied());
+            match pinned {
+                None => {
+                    self.counters.stray_responses += 1;
+                    return Ok(());
+                }
+                Some(p) if !same_source(side, &flow, p.side, &p.flow) => {
+                    self.forged(side, flow, None);
+                    return Ok(());
+                }
+                Some(_) => {}
+            }
+        }
+        match self.layer.handle_incoming(now, message, flow)? {
+            Incoming::Overloaded(request) => {
+                let r = response_to(&request, 503, reason_phrase(503), None);
+                self.layer.send_stateless(flow, &r);
+            }
+            Incoming::New(_) | Incoming::Matched(_) | Incoming::PassedUp => {}
+        }
+        self.drain(now, Some(side));
+        Ok(())
+    }
+
+    /// Fires every deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.drain(now, None);
+        while let Some(&Reverse((at, call, kind))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if !self.timer_live(at, call, kind) {
+                continue;
+            }
+            match kind {
+                CallTimer::Ring => self.ring_timeout(now, call),
+                CallTimer::AckWait => self.ack_timer(now, at, call),
+            }
+            self.drain(now, None);
+        }
+    }
+
+    // ---- plumbing -------------------------------------------------------------------
+
+    fn timer_live(&self, at: Instant, call: CallHandle, kind: CallTimer) -> bool {
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        match kind {
+            CallTimer::Ring => c.ring_deadline == Some(at),
+            CallTimer::AckWait => c
+                .await_ack
+                .as_ref()
+                .is_some_and(|w| w.next == Some(at) || w.give_up == at),
+        }
+    }
+
+    fn drain(&mut self, now: Instant, side: Option<Side>) {
+        while let Some(ev) = self.layer.poll_event() {
+            self.on_event(now, ev, side);
+        }
+    }
+
+    fn forged(&mut self, side: Side, flow: Flow, method: Option<Method>) {
+        self.counters.forged_in_dialog += 1;
+        self.events
+            .push_back(B2buaEvent::Forged { side, flow, method });
+    }
+
+    fn advertised(&self, side: Side) -> Option<&Advertised> {
+        match side {
+            Side::Pbx => Some(&self.config.pbx.advertised),
+            Side::Outside(Outside::Trunk(i)) => self.config.trunks.get(i).map(|t| &t.advertised),
+            Side::Outside(Outside::Peer(_)) => self.config.tunnel.as_ref(),
+        }
+    }
+
+    fn host_for(&self, side: Side) -> String {
+        self.advertised(side)
+            .map(|a| a.host.clone())
+            .unwrap_or_else(|| "invalid".into())
+    }
+
+    fn respond(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: &Request,
+        code: u16,
+        to_tag: Option<&str>,
+        extra: &[(String, String)],
+    ) {
+        let mut r = response_to(request, code, reason_phrase(code), to_tag);
+        for (n, v) in extra {
+            r.headers.push(Header::Other(n.clone(), v.clone()));
+        }
+        if let Some(ua) = &self.config.user_agent {
+            r.headers.push(Header::Other("Server".into(), ua.clone()));
+        }
+        // Nothing useful can be done if the transaction already ended.
+        let _ = self.layer.send_response(now, id, r);
+    }
+
+    /// Writes a request for leg `dialog` and parses it back (what the transaction layer
+    /// takes); returns it with its branch.
+    fn build_request(&mut self, dialog: &Dialog, o: &Outgoing<'_>) -> Option<(Request, String)> {
+        let adv = self.advertised(dialog.side)?.host_port();
+        let branch = self.layer.new_branch();
+        let mut t = String::with_capacity(512);
+        let _ = write!(
+            t,
+            "{} {} SIP/2.0\r\nVia: SIP/2.0/{} {adv};branch={branch};rport\r\n",
+            o.method,
+            o.uri,
+            via_transport(&dialog.flow)
+        );
+        for r in &dialog.route_set {
+            let _ = write!(t, "Route: {r}\r\n");
+        }
+        let _ = write!(
+            t,
+            "Max-Forwards: {}\r\nFrom: {};tag={}\r\nTo: {}",
+            o.max_forwards, dialog.local_uri, dialog.local_tag, dialog.remote_uri
+        );
+        if let Some(tag) = &dialog.remote_tag {
+            let _ = write!(t, ";tag={tag}");
+        }
+        let _ = write!(
+            t,
+            "\r\nCall-ID: {}\r\nCSeq: {} {}\r\n",
+            dialog.call_id, o.cseq, o.method
+        );
+        if o.contact {
+            let _ = write!(t, "Contact: <sip:{adv}{}>\r\n", contact_param(&dialog.flow));
+        }
+        if let Some(ua) = &self.config.user_agent {
+            let _ = write!(t, "User-Agent: {ua}\r\n");
+        }
+        for (n, v) in o.extra {
+            let _ = write!(t, "{n}: {v}\r\n");
+        }
+        let body: &[u8] = match o.body {
+            Some((b, ct)) => {
+                let _ = write!(t, "Content-Type: {ct}\r\n");
+                b
+            }
+            None => &[],
+        };
+        let _ = write!(t, "Content-Length: {}\r\n\r\n", body.len());
+        let mut bytes = t.into_bytes();
+        bytes.extend_from_slice(body);
+        match parse_message(&bytes, &self.config.limits) {
+            Ok(SipMessage::Request(r)) => Some((r, branch)),
+            // A value copied from the other leg made the request invalid: refuse to send.
+            _ => None,
+        }
+    }
+
+    fn send_client(
+        &mut self,
+        now: Instant,
+        request: Request,
+        branch: String,
+        side: Side,
+        flow: Flow,
+        ctx: TxCtx,
+    ) -> Option<TransactionId> {
+        let id = self.layer.send_request(now, request, flow).ok()?;
+        self.pins
+            .entry(branch.clone())
+            .or_insert(Pin { tx: id, side, flow });
+        self.pin_of.insert(id, branch);
+        self.txs.insert(id, ctx);
+        Some(id)
+    }
+
+    /// Where client transaction `id` was sent.
+    fn pin(&self, id: TransactionId) -> Option<Pin> {
+        self.pin_of
+            .get(&id)
+            .and_then(|b| self.pins.get(b))
+            .filter(|p| p.tx == id)
+            .copied()
+    }
+
+    /// The SDP in `body` (from `from`) rewritten for leg `to` of `call`.
+    fn rewrite_sdp(
+        &mut self,
+        handle: CallHandle,
+        body: &[u8],
+        from: Leg,
+        to: Leg,
+    ) -> Result<Vec<u8>, u16> {
+        let sdp = SessionDescription::parse(body).map_err(|_| 488u16)?;
+        let (from_side, to_side) = {
+            let call = self.calls.get(&handle).ok_or(500u16)?;
+            (call.leg(from).side, call.leg(to).side)
+        };
+        let anchor = self
+            .media
+            .relay(handle, from_side, to_side, &sdp.media_info())
+            .map_err(|_| 488u16)?;
+        let call = self.calls.get_mut(&handle).ok_or(500u16)?;
+        let origin = &mut call.leg_mut(to).sdp;
+        let version = origin.version_for(&sdp.origin);
+        let out = sdp
+            .rewrite(&Rewrite {
+                address: anchor.address,
+                ports: &anchor.ports,
+                username: "-",
+                sess_id: origin.sess_id,
+                sess_version: version,
+            })
+            .map_err(|_| 488u16)?;
+        Ok(out.to_bytes())
+    }
+
+    /// The body to relay from leg `from` to `to`: SDP rewritten, DTMF bodies as they are.
+    fn relay_body(
+        &mut self,
+        handle: CallHandle,
+        headers: &rsip::Headers,
+        body: &[u8],
+        from: Leg,
+        to: Leg,
+    ) -> Result<Option<(Vec<u8>, String)>, u16> {
+        if body.is_empty() {
+            return Ok(None);
+        }
+        if hdr::body_is_sdp(headers) {
+            return self
+                .rewrite_sdp(handle, body, from, to)
+                .map(|b| Some((b, "application/sdp".to_owned())));
+        }
+        match hdr::value_of(headers, "Content-Type") {
+            Some(ct)
+                if RELAYED_BODY_TYPES
+                    .iter()
+                    .any(|t| ct.trim().eq_ignore_ascii_case(t)) =>
+            {
+                Ok(Some((body.to_vec(), ct.trim().to_owned())))
+            }
+            _ => Err(415),
+        }
+    }
+
+    fn end_call(&mut self, handle: CallHandle, status: u16) {
+        if let Some(call) = self.calls.remove(&handle) {
+            for d in &call.legs {
+                self.dialogs
+                    .remove(&(d.call_id.clone(), d.local_tag.clone()));
+            }
+            self.media.release(handle);
+            if call.state != CallState::Cancelling {
+                self.events.push_back(B2buaEvent::CallEnded {
+                    call: handle,
+                    status,
+                });
+            }
+        }
+    }
+
+    // ---- events from the transaction layer -------------------------------------------
+
+    fn on_event(&mut self, now: Instant, ev: TuEvent, side: Option<Side>) {
+        match ev {
+            TuEvent::Request {
+                id,
+                request,
+                flow,
+                cancels,
+            } => {
+                let Some(side) = side else { return };
+                self.on_request(now, id, request, flow, side, cancels);
+            }
+            TuEvent::Ack { request, flow, .. } => {
+                if let Some(side) = side {
+                    self.on_ack(request, flow, side);
+                }
+            }
+            TuEvent::Response { id, response } => self.on_response(now, id, response),
+            TuEvent::StrayResponse { .. } => self.counters.stray_responses += 1,
+            TuEvent::Timeout { id, .. } | TuEvent::TransportError { id } => {
+                self.on_failure(now, id);
+            }
+            TuEvent::Terminated { id } => self.on_terminated(id),
+        }
+    }
+
+    fn on_terminated(&mut self, id: TransactionId) {
+        let ctx = self.txs.remove(&id);
+        if let Some(branch) = self.pin_of.remove(&id)
+            && self.pins.get(&branch).is_some_and(|p| p.tx == id)
+        {
+            self.pins.remove(&branch);
+        }
+        if let Some(TxCtx::InviteOut(h)) = ctx
+            && let Some(call) = self.calls.get(&h)
+            && call.state == CallState::Cancelling
+            && call.outgoing.as_ref().is_some_and(|o| o.tx == id)
+        {
+            self.end_call(h, 487);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: Request,
+        flow: Flow,
+        side: Side,
+        cancels: Option<TransactionId>,
+    ) {
+        if request.method == Method::Cancel {
+            self.on_cancel(now, id, &request, flow, side, cancels);
+            return;
+        }
+        if hdr::tag_of(&request.headers, true).is_some() {
+            self.on_in_dialog(now, id, request, flow, side);
+            return;
+        }
+        match request.method {
+            Method::Invite => self.on_new_invite(now, id, request, flow, side),
+            Method::Options => {
+                let allow = vec![("Allow".to_owned(), RELAYED_METHODS.join(", "))];
+                self.respond(now, id, &request, 200, None, &allow);
+                self.txs.insert(id, TxCtx::Done);
+            }
+            Method::Bye | Method::Update | Method::Info | Method::PRack => {
+                self.respond(now, id, &request, 481, None, &[]);
+            }
+            _ => self.respond(now, id, &request, 501, None, &[]),
+        }
+    }
+
+    fn refuse(&mut self, now: Instant, id: TransactionId, request: &Request, code: u16) {
+        self.counters.calls_refused += 1;
+        let tag = self.ids.tag();
+        self.respond(now, id, request, code, Some(&tag), &[]);
+    }
+
+    fn on_new_invite(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: Request,
+        flow: Flow,
+        side: Side,
+    ) {
+        // Stop the caller's retransmissions now rather than after Timer 100.
+        let _ = self.layer.send_response(
+            now,
+            id,
+            response_to(&request, 100, reason_phrase(100), None),
+        );
+        if self.calls.len() >= self.config.max_calls {
+            return self.refuse(now, id, &request, 503);
+        }
+        let (b_side, b_flow, callee_host) = match side {
+            Side::Outside(_) => (
+                Side::Pbx,
+                self.config.pbx.flow,
+                self.config.pbx.domain.clone(),
+            ),
+            Side::Pbx => match self.config.trunks.get(self.config.outbound_trunk) {
+                Some(t) => (
+                    Side::trunk(self.config.outbound_trunk),
+                    t.flow,
+                    t.host.clone(),
+                ),
+                None => return self.refuse(now, id, &request, 503),
+            },
+        };
+        if self.advertised(side).is_none() {
+            return self.refuse(now, id, &request, 403);
+        }
+        let callee = match request.uri.user() {
+            Some(u) if hdr::is_safe_user(u) => u.to_owned(),
+            _ => return self.refuse(now, id, &request, 404),
+        };
+        let from_value = request.headers.iter().find_map(|h| match h {
+            Header::From(f) => Some(rsip::headers::UntypedHeader::value(f).to_owned()),
+            _ => None,
+        });
+        let (display, caller) = from_value
+            .as_deref()
+            .and_then(hdr::identity_of)
+            .unwrap_or_else(|| (None, "anonymous".to_owned()));
+        let max_forwards = hdr::value_of(&request.headers, "Max-Forwards")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(70);
+        if max_forwards == 0 {
+            return self.refuse(now, id, &request, 483);
+        }
+        let unsupported = hdr::unsupported_required(&request.headers);
+        if !unsupported.is_empty() {
+            self.counters.calls_refused += 1;
+            let tag = self.ids.tag();
+            let extra = [("Unsupported".to_owned(), unsupported.join(", "))];
+            return self.respond(now, id, &request, 420, Some(&tag), &extra);
+        }
+        let (Some(remote_tag), Some(cseq), Some(call_id), Some(remote_target)) = (
+            hdr::tag_of(&request.headers, false),
+            hdr::cseq_of(&request.headers),
+            hdr::call_id_of(&request.headers).map(str::to_owned),
+            hdr::contact_uri(&request.headers),
+        ) else {
+            return self.refuse(now, id, &request, 400);
+        };
+        let (Some(a_local), Some(a_remote)) = (
+            hdr::uri_without_tag(&request.headers, true),
+            hdr::uri_without_tag(&request.headers, false),
+        ) else {
+            return self.refuse(now, id, &request, 400);
+        };
+        let Some(b_host) = self.advertised(b_side).map(|a| a.host.clone()) else {
+            return self.refuse(now, id, &request, 503);
+        };
+
+        self.next_call += 1;
+        let handle = CallHandle(self.next_call);
+        let a = Dialog {
+            side,
+            flow,
+            call_id,
+            local_tag: self.ids.tag(),
+            remote_tag: Some(remote_tag),
+            local_uri: a_local,
+            remote_uri: a_remote,
+            local_cseq: 0,
+            remote_cseq: cseq,
+            remote_target,
+            route_set: hdr::record_routes(&request.headers),
+            sdp: LegOrigin::new(self.ids.sess_id(), 1),
+            last_ack: None,
+        };
+        let b = Dialog {
+            side: b_side,
+            flow: b_flow,
+            call_id: self.ids.call_id(),
+            local_tag: self.ids.tag(),
+            remote_tag: None,
+            local_uri: hdr::name_addr(display.as_deref(), &caller, &b_host),
+            remote_uri: hdr::name_addr(None, &callee, &callee_host),
+            local_cseq: 1,
+            remote_cseq: 0,
+            remote_target: format!("sip:{callee}@{callee_host}"),
+            route_set: Vec::new(),
+            sdp: LegOrigin::new(self.ids.sess_id(), 1),
+            last_ack: None,
+        };
+        self.calls.insert(
+            handle,
+            Call {
+                state: CallState::Calling,
+                legs: [a, b],
+                incoming: None,
+                outgoing: None,
+                ring_deadline: None,
+                await_ack: None,
+                reinvite_busy: false,
+            },
+        );
+        let body = match self.relay_body(handle, &request.headers, &request.body, Leg::A, Leg::B) {
+            Ok(b) => b,
+            Err(code) => {
+                self.calls.remove(&handle);
+                self.media.release(handle);
+                return self.refuse(now, id, &request, code);
+            }
+        };
+        let mut extra = crossing_headers(&self.config, &request.headers, &b_host);
+        if !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case("Allow")) {
+            extra.push(("Allow".into(), RELAYED_METHODS.join(", ")));
+        }
+        let uri = format!("sip:{callee}@{callee_host}");
+        let o = Outgoing {
+            method: "INVITE",
+            uri: &uri,
+            cseq: 1,
+            max_forwards: (max_forwards - 1).min(70),
+            contact: true,
+            extra: &extra,
+            body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
+        };
+        let built = self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o));
+        let sent = built.and_then(|(req, branch)| {
+            let copy = req.clone();
+            self.send_client(now, req, branch, b_side, b_flow, TxCtx::InviteOut(handle))
+                .map(|tx| (tx, copy))
+        });
+        let Some((b_tx, b_request)) = sent else {
+            self.calls.remove(&handle);
+            self.media.release(handle);
+            return self.refuse(now, id, &request, 500);
+        };
+        let ring = now + self.config.ring_timeout;
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.outgoing = Some(OutgoingInvite {
+                tx: b_tx,
+                request: b_request,
+                provisional: false,
+                auth_tried: false,
+                cancel_pending: false,
+            });
+            call.ring_deadline = Some(ring);
+            for (leg, d) in [Leg::A, Leg::B].into_iter().zip(&call.legs) {
+                self.dialogs
+                    .insert((d.call_id.clone(), d.local_tag.clone()), (handle, leg));
+            }
+            call.incoming = Some((id, request));
+        }
+        self.timers.push(Reverse((ring, handle, CallTimer::Ring)));
+        self.txs.insert(id, TxCtx::InviteIn(handle));
+        self.counters.calls_started += 1;
+        self.events.push_back(B2buaEvent::CallStarted {
+            call: handle,
+            from: side,
+            to: b_side,
+            caller,
+            callee,
+        });
+    }
+
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: &Request,
+        flow: Flow,
+        side: Side,
+        cancels: Option<TransactionId>,
+    ) {
+        let handle = match cancels.and_then(|t| self.txs.get(&t)) {
+            Some(TxCtx::InviteIn(h)) => Some(*h),
+            _ => None,
+        };
+        let Some(handle) = handle.filter(|h| self.calls.contains_key(h)) else {
+            self.respond(now, id, request, 481, None, &[]);
+            return;
+        };
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let a = call.leg(Leg::A);
+        let state = call.state;
+        if !same_source(side, &flow, a.side, &a.flow) {
+            self.forged(side, flow, Some(Method::Cancel));
+            self.respond(now, id, request, 481, None, &[]);
+            return;
+        }
+        self.respond(now, id, request, 200, None, &[]);
+        self.txs.insert(id, TxCtx::Done);
+        if matches!(state, CallState::Calling | CallState::Early) {
+            self.cancel_call(now, handle, 487);
+        }
+    }
+
+    /// Final `code` to the caller, CANCEL towards the callee (now, or after its first
+    /// provisional); the call ends when the callee's INVITE does.
+    fn cancel_call(&mut self, now: Instant, handle: CallHandle, code: u16) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        call.state = CallState::Cancelling;
+        call.ring_deadline = None;
+        let a_tag = call.leg(Leg::A).local_tag.clone();
+        let incoming = call.incoming.take();
+        let mut cancel = None;
+        if let Some(o) = call.outgoing.as_mut() {
+            if o.provisional {
+                cancel = Some(crate::cancel_for(&o.request));
+            } else {
+                o.cancel_pending = true;
+            }
+        }
+        let b = call.leg(Leg::B);
+        let (b_side, b_flow) = (b.side, b.flow);
+        for d in &call.legs {
+            self.dialogs
+                .remove(&(d.call_id.clone(), d.local_tag.clone()));
+        }
+        if let Some((tx, req)) = incoming {
+            self.respond(now, tx, &req, code, Some(&a_tag), &[]);
+        }
+        if let Some(c) = cancel {
+            self.send_cancel(now, c, b_side, b_flow);
+        }
+        self.events.push_back(B2buaEvent::CallEnded {
+            call: handle,
+            status: code,
+        });
+    }
+
+    fn send_cancel(&mut self, now: Instant, cancel: Request, side: Side, flow: Flow) {
+        if let Ok(id) = self.layer.send_request(now, cancel.clone(), flow) {
+            let _ = side;
+            self.txs.insert(
+                id,
+                TxCtx::Own {
+                    request: cancel,
+                    auth_tried: true,
+                },
+            );
+        }
+    }
+
+    fn ring_timeout(&mut self, now: Instant, handle: CallHandle) {
+        self.cancel_call(now, handle, 480);
+    }
+
+    fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: Request,
+        flow: Flow,
+        side: Side,
+    ) {
+        let key = (
+            hdr::call_id_of(&request.headers).unwrap_or("").to_owned(),
+            hdr::tag_of(&request.headers, true).unwrap_or_default(),
+        );
+        let Some(&(handle, leg)) = self.dialogs.get(&key) else {
+            self.respond(now, id, &request, 481, None, &[]);
+            return;
+        };
+        let from_tag = hdr::tag_of(&request.headers, false);
+        let cseq = hdr::cseq_of(&request.headers).unwrap_or(0);
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let d = call.leg_mut(leg);
+        if !same_source(side, &flow, d.side, &d.flow) || from_tag != d.remote_tag {
+            self.forged(side, flow, Some(request.method));
+            self.respond(now, id, &request, 481, None, &[]);
+            return;
+        }
+        if cseq <= d.remote_cseq {
+            self.respond(now, id, &request, 500, None, &[]);
+            return;
+        }
+        d.remote_cseq = cseq;
+        if let Some(target) = hdr::contact_uri(&request.headers)
+            && request.method == Method::Invite
+        {
+            d.remote_target = target;
+        }
+        let state = call.state;
+        match request.method {
+            Method::Bye => {
+                self.respond(now, id, &request, 200, None, &[]);
+                self.txs.insert(id, TxCtx::Done);
+                if state == CallState::Confirmed {
+                    self.send_bye(now, handle, leg.other());
+                    self.end_call(handle, 200);
+                } else if leg == Leg::A {
+                    self.cancel_call(now, handle, 487);
+                }
+            }
+            Method::Invite | Method::Update | Method::Info | Method::Options => {
+                let busy = call.reinvite_busy || call.await_ack.is_some();
+                if request.method == Method::Invite && (state != CallState::Confirmed || busy) {
+                    self.respond(now, id, &request, 491, None, &[]);
+                    return;
+                }
+                if call.leg(leg.other()).remote_tag.is_none() {
+                    self.respond(now, id, &request, 481, None, &[]);
+                    return;
+                }
+                self.relay_request(now, id, handle, leg, request);
+            }
+            _ => self.respond(now, id, &request, 501, None, &[]),
+        }
+    }
+
+    fn relay_request(
+        &mut self,
+        now: Instant,
+        server: TransactionId,
+        handle: CallHandle,
+        from: Leg,
+        request: Request,
+    ) {
+        let to = from.other();
+        let body = match self.relay_body(handle, &request.headers, &request.body, from, to) {
+            Ok(b) => b,
+            Err(code) => {
+                self.respond(now, server, &request, code, None, &[]);
+                return;
+            }
+        };
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let d = call.leg_mut(to);
+        d.local_cseq += 1;
+        let cseq = d.local_cseq;
+        let (side, flow, uri) = (d.side, d.flow, d.remote_target.clone());
+        let host = self.host_for(side);
+        let extra = crossing_headers(&self.config, &request.headers, &host);
+        let method = request.method.to_string();
+        let is_invite = request.method == Method::Invite;
+        let o = Outgoing {
+            method: &method,
+            uri: &uri,
+            cseq,
+            max_forwards: 70,
+            contact: matches!(request.method, Method::Invite | Method::Update),
+            extra: &extra,
+            body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
+        };
+        let built = self.with_dialog(handle, to, |me, d| me.build_request(d, &o));
+        let Some((req, branch)) = built else {
+            self.respond(now, server, &request, 500, None, &[]);
+            return;
+        };
+        let ctx = TxCtx::RelayOut {
+            call: handle,
+            leg: to,
+            server,
+            request: req.clone(),
+            auth_tried: false,
+            had_offer: body.is_some(),
+            answered: false,
+        };
+        if self
+            .send_client(now, req, branch, side, flow, ctx)
+            .is_none()
+        {
+            self.respond(now, server, &request, 500, None, &[]);
+            return;
+        }
+        if is_invite && let Some(call) = self.calls.get_mut(&handle) {
+            call.reinvite_busy = true;
+        }
+        self.txs.insert(server, TxCtx::RelayIn { request });
+    }
+
+    /// Runs `f` with the call's dialog `leg` temporarily taken out (so `f` may use `&mut
+    /// self`).
+    fn with_dialog<R>(
+        &mut self,
+        handle: CallHandle,
+        leg: Leg,
+        f: impl FnOnce(&mut Self, &Dialog) -> Option<R>,
+    ) -> Option<R> {
+        let call = self.calls.get_mut(&handle)?;
+        let placeholder = Dialog {
+            side: call.leg(leg).side,
+            flow: call.leg(leg).flow,
+            call_id: String::new(),
+            local_tag: String::new(),
+            remote_tag: None,
+            local_uri: String::new(),
+            remote_uri: String::new(),
+            local_cseq: 0,
+            remote_cseq: 0,
+            remote_target: String::new(),
+            route_set: Vec::new(),
+            sdp: LegOrigin::new(0, 0),
+            last_ack: None,
+        };
+        let d = std::mem::replace(call.leg_mut(leg), placeholder);
+        let r = f(self, &d);
+        if let Some(call) = self.calls.get_mut(&handle) {
+            *call.leg_mut(leg) = d;
+        }
+        r
+    }
+
+    fn send_bye(&mut self, now: Instant, handle: CallHandle, leg: Leg) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let d = call.leg_mut(leg);
+        if d.remote_tag.is_none() {
+            return;
+        }
+        d.local_cseq += 1;
+        let (cseq, uri, side, flow) = (d.local_cseq, d.remote_target.clone(), d.side, d.flow);
+        let o = Outgoing {
+            method: "BYE",
+            uri: &uri,
+            cseq,
+            max_forwards: 70,
+            contact: false,
+            extra: &[],
+            body: None,
+        };
+        if let Some((req, branch)) = self.with_dialog(handle, leg, |me, d| me.build_request(d, &o))
+        {
+            let ctx = TxCtx::Own {
+                request: req.clone(),
+                auth_tried: false,
+            };
+            self.send_client(now, req, branch, side, flow, ctx);
+        }
+    }
+
+    /// ACK for the 2xx to the INVITE with `cseq` on `leg`, with an optional body.
+    fn send_ack(
+        &mut self,
+        handle: CallHandle,
+        leg: Leg,
+        cseq: u32,
+        body: Option<(Vec<u8>, String)>,
+    ) {
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let d = call.leg(leg);
+        let (uri, flow) = (d.remote_target.clone(), d.flow);
+        let o = Outgoing {
+            method: "ACK",
+            uri: &uri,
+            cseq,
+            max_forwards: 70,
+            contact: false,
+            extra: &[],
+            body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
+        };
+        if let Some((req, _)) = self.with_dialog(handle, leg, |me, d| me.build_request(d, &o)) {
+            self.layer.send_stateless(flow, &req);
+            if let Some(call) = self.calls.get_mut(&handle) {
+                call.leg_mut(leg).last_ack = Some(req);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, request: Request, flow: Flow, side: Side) {
+        let key = (
+            hdr::call_id_of(&request.headers).unwrap_or("").to_owned(),
+            hdr::tag_of(&request.headers, true).unwrap_or_default(),
+        );
+        let Some(&(handle, leg)) = self.dialogs.get(&key) else {
+            return;
+        };
+        let cseq = hdr::cseq_of(&request.headers).unwrap_or(0);
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let d = call.leg(leg);
+        if !same_source(side, &flow, d.side, &d.flow)
+            || hdr::tag_of(&request.headers, false) != d.remote_tag
+        {
+            self.forged(side, flow, Some(Method::Ack));
+            return;
+        }
+        let matches = call
+            .await_ack
+            .as_ref()
+            .is_some_and(|w| w.leg == leg && w.cseq == cseq);
+        if !matches {
+            return; // a retransmitted ACK
+        }
+        let deferred = call.await_ack.take().and_then(|w| w.deferred);
+        call.reinvite_busy = false;
+        // The initial INVITE's request copies are no longer needed: free them.
+        call.incoming = None;
+        call.outgoing = None;
+        if let Some((other, other_cseq)) = deferred {
+            let body = self
+                .relay_body(handle, &request.headers, &request.body, leg, other)
+                .ok()
+                .flatten();
+            self.send_ack(handle, other, other_cseq, body);
+        }
+    }
+
+    /// A client transaction failed (timeout, transport error).
+    fn on_failure(&mut self, now: Instant, id: TransactionId) {
+        match self.txs.get(&id) {
+            Some(TxCtx::InviteOut(h)) => {
+                let h = *h;
+                let Some(call) = self.calls.get_mut(&h) else {
+                    return;
+                };
+                if call.outgoing.as_ref().is_some_and(|o| o.tx == id)
+                    && matches!(call.state, CallState::Calling | CallState::Early)
+                {
+                    let a_tag = call.leg(Leg::A).local_tag.clone();
+                    if let Some((tx, req)) = call.incoming.take() {
+                        self.respond(now, tx, &req, 408, Some(&a_tag), &[]);
+                    }
+                    self.end_call(h, 408);
+                }
+            }
+            Some(TxCtx::RelayOut { server, call, .. }) => {
+                let (server, h) = (*server, *call);
+                if let Some(TxCtx::RelayIn { request, .. }) = self.txs.get(&server) {
+                    let request = request.clone();
+                    self.respond(now, server, &request, 408, None, &[]);
+                }
+                if let Some(call) = self.calls.get_mut(&h) {
+                    call.reinvite_busy = false;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, id: TransactionId, response: Response) {
+        let code = code_of(&response);
+        if code == 100 {
+            return;
+        }
+        if (code == 401 || code == 407) && self.retry_with_auth(now, id, &response) {
+            return;
+        }
+        match self.txs.get(&id) {
+            Some(TxCtx::InviteOut(h)) => {
+                let h = *h;
+                self.on_invite_response(now, id, h, response);
+            }
+            Some(TxCtx::RelayOut { .. }) => self.on_relay_response(now, id, response),
+            _ => {}
+        }
+    }
+
+    /// Re-sends the request of client transaction `id` with credentials for the
+    /// challenge in `response`, once. Whether it did.
+    fn retry_with_auth(&mut self, now: Instant, id: TransactionId, response: &Response) -> bool {
+        let Some(pin) = self.pin(id) else {
+            return false;
+        };
+        let Side::Outside(Outside::Trunk(t)) = pin.side else {
+            return false;
+        };
+        let Some(creds) = self
+            .config
+            .trunks
+            .get(t)
+            .and_then(|t| t.credentials.clone())
+        else {
+            return false;
+        };
+        let (request, call, leg) = match self.txs.get(&id) {
+            Some(TxCtx::InviteOut(h)) => match self.calls.get(h) {
+                Some(c) => match &c.outgoing {
+                    Some(o) if o.tx == id && !o.auth_tried => (o.request.clone(), Some(*h), Leg::B),
+                    _ => return false,
+                },
+                None => return false,
+            },
+            Some(TxCtx::RelayOut {
+                request,
+                auth_tried: false,
+                call,
+                leg,
+                ..
+            }) => (request.clone(), Some(*call), *leg),
+            Some(TxCtx::Own {
+                request,
+                auth_tried: false,
+            }) => (request.clone(), None, Leg::B),
+            _ => return false,
+        };
+        let (challenge_name, answer_name) = if code_of(response) == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let Some(challenge) =
+            hdr::value_of(&response.headers, challenge_name).and_then(digest::parse_challenge)
+        else {
+            return false;
+        };
+        let cnonce = self.ids.cnonce();
+        let method = request.method.to_string();
+        let value = digest::authorization(
+            &challenge,
+            &creds,
+            &method,
+            &request.uri.to_string(),
+            &cnonce,
+        );
+        let mut retry = request;
+        drawbridge_sip::edit::remove_all(&mut retry, answer_name);
+        retry
+            .headers
+            .push(Header::Other(answer_name.to_owned(), value));
+        // New CSeq in the leg's space, new branch (a new transaction).
+        let cseq = match call.and_then(|h| self.calls.get_mut(&h)) {
+            Some(c) => {
+                let d = c.leg_mut(leg);
+                d.local_cseq += 1;
+                d.local_cseq
+            }
+            None => hdr::cseq_of(&retry.headers).unwrap_or(1) + 1,
+        };
+        let branch = self.layer.new_branch();
+        let Some(adv) = self.advertised(pin.side).map(Advertised::host_port) else {
+            return false;
+        };
+        drawbridge_sip::edit::replace_header(
+            &mut retry,
+            Header::Via(rsip::headers::Via::new(format!(
+                "SIP/2.0/{} {adv};branch={branch};rport",
+                via_transport(&pin.flow)
+            ))),
+        );
+        drawbridge_sip::edit::replace_header(
+            &mut retry,
+            Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} {method}"))),
+        );
+        let ctx = match self.txs.remove(&id) {
+            Some(TxCtx::RelayOut {
+                call,
+                leg,
+                server,
+                had_offer,
+                ..
+            }) => TxCtx::RelayOut {
+                call,
+                leg,
+                server,
+                request: retry.clone(),
+                auth_tried: true,
+                had_offer,
+                answered: false,
+            },
+            Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
+            _ => TxCtx::Own {
+                request: retry.clone(),
+                auth_tried: true,
+            },
+        };
+        let copy = retry.clone();
+        let Some(new_id) = self.send_client(now, retry, branch, pin.side, pin.flow, ctx) else {
+            return false;
+        };
+        self.counters.auth_retries += 1;
+        if let Some(h) = call
+            && let Some(c) = self.calls.get_mut(&h)
+            && let Some(o) = c.outgoing.as_mut()
+            && o.tx == id
+        {
+            o.tx = new_id;
+            o.request = copy;
+            o.auth_tried = true;
+        }
+        true
+    }
+
+    fn on_invite_response(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        handle: CallHandle,
+        response: Response,
+    ) {
+        let code = code_of(&response);
+        let Some(call) = self.calls.get_mut(&handle) else {
+            if (200..300).contains(&code) {
+                self.kill_2xx(now, id, &response);
+            }
+            return;
+        };
+        let current = call.outgoing.as_ref().is_some_and(|o| o.tx == id);
+        let to_tag = hdr::tag_of(&response.headers, true);
+        if (101..200).contains(&code) {
+            let Some(o) = call.outgoing.as_mut().filter(|_| current) else {
+                return;
+            };
+            o.provisional = true;
+            if o.cancel_pending {
+                o.cancel_pending = false;
+                let cancel = crate::cancel_for(&o.request);
+                let b = call.leg(Leg::B);
+                let (s, f) = (b.side, b.flow);
+                self.send_cancel(now, cancel, s, f);
+                return;
+            }
+            if call.state == CallState::Cancelling {
+                return;
+            }
+            call.state = CallState::Early;
+            let b = call.leg_mut(Leg::B);
+            if to_tag.is_some() {
+                b.remote_tag = to_tag;
+            }
+            if let Some(t) = hdr::contact_uri(&response.headers) {
+                b.remote_target = t;
+            }
+            // Early media; an SDP we cannot use is dropped from the provisional.
+            let body = self
+                .relay_body(handle, &response.headers, &response.body, Leg::B, Leg::A)
+                .ok()
+                .flatten();
+            self.relay_to_caller(now, handle, code, &response, body);
+            return;
+        }
+        if (200..300).contains(&code) {
+            let confirmed_tag = call.leg(Leg::B).remote_tag.clone();
+            match call.state {
+                CallState::Confirmed => {
+                    if to_tag == confirmed_tag {
+                        // A retransmitted 2xx: our ACK was lost.
+                        let d = call.leg(Leg::B);
+                        if let Some(ack) = d.last_ack.clone() {
+                            let f = d.flow;
+                            self.layer.send_stateless(f, &ack);
+                        }
+                    } else {
+                        self.kill_2xx(now, id, &response); // a second fork answered
+                    }
+                    return;
+                }
+                CallState::Cancelling => {
+                    self.kill_2xx(now, id, &response);
+                    self.end_call(handle, 487);
+                    return;
+                }
+                CallState::Calling | CallState::Early => {}
+            }
+            let had_offer = call
+                .outgoing
+                .as_ref()
+                .is_some_and(|o| !o.request.body.is_empty());
+            let invite_cseq = hdr::cseq_of(&response.headers).unwrap_or(1);
+            let b = call.leg_mut(Leg::B);
+            b.remote_tag = to_tag;
+            if let Some(t) = hdr::contact_uri(&response.headers) {
+                b.remote_target = t;
+            }
+            let mut rr = hdr::record_routes(&response.headers);
+            rr.reverse();
+            b.route_set = rr;
+            call.state = CallState::Confirmed;
+            call.ring_deadline = None;
+            let Ok(body) =
+                self.relay_body(handle, &response.headers, &response.body, Leg::B, Leg::A)
+            else {
+                // Unusable answer: accept on B and hang up; the caller gets 502.
+                self.send_ack(handle, Leg::B, invite_cseq, None);
+                self.send_bye(now, handle, Leg::B);
+                if let Some(call) = self.calls.get_mut(&handle) {
+                    let a_tag = call.leg(Leg::A).local_tag.clone();
+                    if let Some((tx, req)) = call.incoming.take() {
+                        self.respond(now, tx, &req, 502, Some(&a_tag), &[]);
+                    }
+                }
+                self.end_call(handle, 502);
+                return;
+            };
+            let deferred = !had_offer && body.is_some();
+            if !deferred {
+                self.send_ack(handle, Leg::B, invite_cseq, None);
+            }
+            self.counters.calls_answered += 1;
+            self.events
+                .push_back(B2buaEvent::CallAnswered { call: handle });
+            let a_cseq = self
+                .calls
+                .get(&handle)
+                .map_or(0, |c| c.leg(Leg::A).remote_cseq);
+            if let Some(r) = self.relay_to_caller(now, handle, code, &response, body) {
+                let server = self
+                    .calls
+                    .get(&handle)
+                    .and_then(|c| c.incoming.as_ref().map(|(t, _)| *t));
+                if let Some(server) = server {
+                    self.await_ack(
+                        now,
+                        handle,
+                        Leg::A,
+                        server,
+                        r,
+                        a_cseq,
+                        deferred.then_some((Leg::B, invite_cseq)),
+                    );
+                }
+            }
+            return;
+        }
+        // Final failure.
+        if !current {
+            return;
+        }
+        if call.state == CallState::Cancelling {
+            self.end_call(handle, 487);
+            return;
+        }
+        let mapped = hdr::map_final(code);
+        let a_tag = call.leg(Leg::A).local_tag.clone();
+        let a_side = call.leg(Leg::A).side;
+        let incoming = call.incoming.take();
+        let host = self.host_for(a_side);
+        if let Some((tx, req)) = incoming {
+            let extra = crossing_headers(&self.config, &response.headers, &host);
+            self.respond(now, tx, &req, mapped, Some(&a_tag), &extra);
+        }
+        self.end_call(handle, mapped);
+    }
+
+    /// Relays a response of B's initial INVITE to A; returns what was sent for a 2xx.
+    fn relay_to_caller(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        code: u16,
+        response: &Response,
+        body: Option<(Vec<u8>, String)>,
+    ) -> Option<Response> {
+        let call = self.calls.get(&handle)?;
+        let a = call.leg(Leg::A);
+        let (tx, req) = call.incoming.as_ref()?;
+        let (tx, a_tag, a_side, a_flow) = (*tx, a.local_tag.clone(), a.side, a.flow);
+        let mut r = response_to(req, code, reason_phrase(code), Some(&a_tag));
+        let host = self.advertised(a_side)?.host_port();
+        r.headers.push(Header::Other(
+            "Contact".into(),
+            format!("<sip:{host}{}>", contact_param(&a_flow)),
+        ));
+        for (n, v) in crossing_headers(&self.config, &response.headers, &self.host_for(a_side)) {
+            r.headers.push(Header::Other(n, v));
+        }
+        if let Some(ua) = &self.config.user_agent {
+            r.headers.push(Header::Other("Server".into(), ua.clone()));
+        }
+        if let Some((b, ct)) = body {
+            drawbridge_sip::set_body(&mut r, b, Some(&ct));
+        }
+        let copy = (200..300).contains(&code).then(|| r.clone());
+        self.layer.send_response(now, tx, r).ok()?;
+        copy
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site per INVITE kind; a struct adds nothing
+    fn await_ack(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        leg: Leg,
+        server: TransactionId,
+        response: Response,
+        cseq: u32,
+        deferred: Option<(Leg, u32)>,
+    ) {
+        let timers = *self.config.transactions.timers();
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let reliable = call.leg(leg).flow.is_reliable();
+        let next = (!reliable).then(|| now + timers.t1());
+        let give_up = now + timers.t1x64();
+        call.await_ack = Some(AwaitAck {
+            leg,
+            server,
+            response,
+            cseq,
+            interval: timers.t1(),
+            next,
+            give_up,
+            deferred,
+        });
+        if let Some(n) = next {
+            self.timers.push(Reverse((n, handle, CallTimer::AckWait)));
+        }
+        self.timers
+            .push(Reverse((give_up, handle, CallTimer::AckWait)));
+    }
+
+    /// The 2xx retransmission timer, or the give-up (no ACK in 64*T1: hang up both legs,
+    /// RFC 3261 §13.3.1.4).
+    fn ack_timer(&mut self, now: Instant, at: Instant, handle: CallHandle) {
+        let t2 = self.config.transactions.timers().t2();
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let Some(w) = call.await_ack.as_mut() else {
+            return;
+        };
+        if w.give_up <= at {
+            call.await_ack = None;
+            self.send_bye(now, handle, Leg::A);
+            self.send_bye(now, handle, Leg::B);
+            self.end_call(handle, 200);
+            return;
+        }
+        w.interval = (w.interval * 2).min(t2);
+        let next = at + w.interval;
+        w.next = Some(next);
+        let (server, r) = (w.server, w.response.clone());
+        let _ = self.layer.send_response(now, server, r);
+        self.timers
+            .push(Reverse((next, handle, CallTimer::AckWait)));
+    }
+
+    fn on_relay_response(&mut self, now: Instant, id: TransactionId, response: Response) {
+        let code = code_of(&response);
+        let Some(TxCtx::RelayOut {
+            call: handle,
+            leg,
+            server,
+            had_offer,
+            answered,
+            request,
+            ..
+        }) = self.txs.get_mut(&id)
+        else {
+            return;
+        };
+        let (handle, to, server, had_offer) = (*handle, *leg, *server, *had_offer);
+        let is_invite = request.method == Method::Invite;
+        if code < 200 {
+            return; // provisionals of in-dialog requests are not relayed
+        }
+        if *answered {
+            // A retransmitted 2xx to a re-INVITE: ACK again.
+            if let Some(call) = self.calls.get(&handle) {
+                let d = call.leg(to);
+                if let Some(ack) = d.last_ack.clone() {
+                    let f = d.flow;
+                    self.layer.send_stateless(f, &ack);
+                }
+            }
+            return;
+        }
+        *answered = true;
+        let from = to.other();
+        let Some(TxCtx::RelayIn { request: orig, .. }) = self.txs.get(&server) else {
+            return;
+        };
+        let orig = orig.clone();
+        let ok = (200..300).contains(&code);
+        let (body, status) = if ok {
+            match self.relay_body(handle, &response.headers, &response.body, to, from) {
+                Ok(b) => (b, code),
+                Err(_) => (None, 488),
+            }
+        } else {
+            (None, hdr::map_final(code))
+        };
+        let cseq = hdr::cseq_of(&response.headers).unwrap_or(0);
+        if let Some(call) = self.calls.get_mut(&handle)
+            && ok
+            && is_invite
+            && let Some(t) = hdr::contact_uri(&response.headers)
+        {
+            call.leg_mut(to).remote_target = t;
+        }
+        let deferred = ok && is_invite && !had_offer && body.is_some();
+        if ok && is_invite && !deferred {
+            self.send_ack(handle, to, cseq, None);
+        }
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let (f_side, f_flow) = (call.leg(from).side, call.leg(from).flow);
+        let host = self.host_for(f_side);
+        let mut r = response_to(&orig, status, reason_phrase(status), None);
+        if ok
+            && matches!(orig.method, Method::Invite | Method::Update)
+            && let Some(a) = self.advertised(f_side)
+        {
+            r.headers.push(Header::Other(
+                "Contact".into(),
+                format!("<sip:{}{}>", a.host_port(), contact_param(&f_flow)),
+            ));
+        }
+        for (n, v) in crossing_headers(&self.config, &response.headers, &host) {
+            r.headers.push(Header::Other(n, v));
+        }
+        if let Some(ua) = &self.config.user_agent {
+            r.headers.push(Header::Other("Server".into(), ua.clone()));
+        }
+        if let Some((b, ct)) = body {
+            drawbridge_sip::set_body(&mut r, b, Some(&ct));
+        }
+        let copy = r.clone();
+        let _ = self.layer.send_response(now, server, r);
+        let orig_cseq = hdr::cseq_of(&orig.headers).unwrap_or(0);
+        if is_invite {
+            if ok {
+                self.await_ack(
+                    now,
+                    handle,
+                    from,
+                    server,
+                    copy,
+                    orig_cseq,
+                    deferred.then_some((to, cseq)),
+                );
+            } else if let Some(call) = self.calls.get_mut(&handle) {
+                call.reinvite_busy = false;
+            }
+        }
+    }
+
+    /// A 2xx nobody wants (the call is gone, a second fork, or cancelled too late): ACK
+    /// it and hang up, built from the response alone (RFC 3261 §15: a UAC must not leave
+    /// an answered dialog open).
+    fn kill_2xx(&mut self, now: Instant, id: TransactionId, response: &Response) {
+        let Some(pin) = self.pin(id) else {
+            return;
+        };
+        let Some(adv) = self.advertised(pin.side).map(Advertised::host_port) else {
+            return;
+        };
+        let (Some(uri), Some(call_id), Some(cseq)) = (
+            hdr::contact_uri(&response.headers),
+            hdr::call_id_of(&response.headers),
+            hdr::cseq_of(&response.headers),
+        ) else {
+            return;
+        };
+        let from = response.headers.iter().find_map(|h| match h {
+            Header::From(f) => Some(rsip::headers::UntypedHeader::value(f).to_owned()),
+            _ => None,
+        });
+        let to = response.headers.iter().find_map(|h| match h {
+            Header::To(t) => Some(rsip::headers::UntypedHeader::value(t).to_owned()),
+            _ => None,
+        });
+        let (Some(from), Some(to)) = (from, to) else {
+            return;
+        };
+        let mut routes = hdr::record_routes(&response.headers);
+        routes.reverse();
+        let limits = self.config.limits;
+        let build = |me: &mut Self, method: &str, n: u32| {
+            let branch = me.layer.new_branch();
+            let mut t = format!(
+                "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{} {adv};branch={branch};rport\r\n",
+                via_transport(&pin.flow)
+            );
+            for r in &routes {
+                let _ = write!(t, "Route: {r}\r\n");
+            }
+            let _ = write!(
+                t,
+                "Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {n} {method}\r\nContent-Length: 0\r\n\r\n"
+            );
+            match parse_message(t.as_bytes(), &limits) {
+                Ok(SipMessage::Request(r)) => Some((r, branch)),
+                _ => None,
+            }
+        };
+        if let Some((ack, _)) = build(self, "ACK", cseq) {
+            self.layer.send_stateless(pin.flow, &ack);
+        }
+        if let Some((bye, branch)) = build(self, "BYE", cseq + 1) {
+            let ctx = TxCtx::Own {
+                request: bye.clone(),
+                auth_tried: false,
+            };
+            self.send_client(now, bye, branch, pin.side, pin.flow, ctx);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Unguessable identifiers (tags, Call-IDs, SDP session ids, cnonces) from a secret and a
+//! counter: the core reads no randomness, and nothing reveals a host or the other leg.
+
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+
+/// Generates identifiers: SipHash(secret, counter, purpose).
+#[derive(Debug, Clone)]
+pub(crate) struct Ids {
+    secret: u64,
+    counter: u64,
+}
+
+impl Ids {
+    pub(crate) fn new(secret: u64) -> Self {
+        Self { secret, counter: 0 }
+    }
+
+    pub(crate) fn next_u64(&mut self, purpose: u8) -> u64 {
+        self.counter = self.counter.wrapping_add(1);
+        let mut h = DefaultHasher::new();
+        self.secret.hash(&mut h);
+        purpose.hash(&mut h);
+        self.counter.hash(&mut h);
+        h.finish()
+    }
+
+    /// A From/To tag.
+    pub(crate) fn tag(&mut self) -> String {
+        format!("{:016x}", self.next_u64(1))
+    }
+
+    /// A Call-ID with no host part.
+    pub(crate) fn call_id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next_u64(2), self.next_u64(3))
+    }
+
+    /// An SDP session id (decimal, below 2^62 so it fits any implementation's integer).
+    pub(crate) fn sess_id(&mut self) -> u64 {
+        self.next_u64(4) >> 2
+    }
+
+    /// A digest cnonce.
+    pub(crate) fn cnonce(&mut self) -> String {
+        format!("{:016x}", self.next_u64(5))
+    }
+}
