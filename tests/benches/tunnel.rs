@@ -46,6 +46,12 @@ fn lab() -> Lab {
     lab.add_switch("sw");
     lab.link("sw", "srv", "eth0", "198.18.1.2/24");
     lab.link("sw", "cli", "eth0", "198.18.1.20/24");
+    // Both servers ask for multi-megabyte socket buffers; let the namespaces grant them.
+    for ns in ["srv", "cli"] {
+        for key in ["net.core.rmem_max=16777216", "net.core.wmem_max=16777216"] {
+            let _ = lab.output(ns, "sysctl", &["-qw", key]);
+        }
+    }
     lab
 }
 

@@ -104,7 +104,12 @@ impl WireGuard {
             // Bursts of handshakes or RTP must not overflow the default 200 KiB buffer.
             let _ = state.set_recv_buffer_size((&s).into(), 4 << 20);
             let _ = state.set_send_buffer_size((&s).into(), 4 << 20);
-            socks.push(Arc::new(Sock { socket: s, state }));
+            let local = s.local_addr()?;
+            socks.push(Arc::new(Sock {
+                socket: s,
+                state,
+                local,
+            }));
         }
         let socks: Arc<[Arc<Sock>]> = socks.into();
         let services = Arc::new(services);
@@ -148,6 +153,8 @@ impl WireGuard {
 struct Sock {
     socket: UdpSocket,
     state: UdpSocketState,
+    /// Cached: asking the kernel per packet would be a syscall per send.
+    local: SocketAddr,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -163,16 +170,12 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 fn send(socks: &[Arc<Sock>], counters: &mut SocketCounters, t: &Transmit<'_>) {
     let sock = socks
         .iter()
-        .find(|s| {
-            s.socket.local_addr().is_ok_and(|a| {
-                a.is_ipv4() == t.dst.is_ipv4() || a.ip().is_unspecified() && a.is_ipv6()
-            })
-        })
+        .find(|s| s.local.is_ipv4() == t.dst.is_ipv4())
         .or_else(|| socks.first());
     let Some(sock) = sock else { return };
-    let dst = match (sock.socket.local_addr(), t.dst) {
+    let dst = match (sock.local, t.dst) {
         // An IPv4 peer on a dual-stack IPv6 socket.
-        (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
             SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
         }
         (_, d) => d,

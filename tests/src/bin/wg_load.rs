@@ -72,7 +72,7 @@ struct Peer {
     up: bool,
 }
 
-fn inner_packet(src: Ipv4Addr, dst: SocketAddr, sport: u16, out: &mut [u8; INNER]) {
+fn inner_packet(src: Ipv4Addr, dst: SocketAddr, sport: u16, seq: u64, out: &mut [u8; INNER]) {
     let SocketAddr::V4(dst) = dst else {
         panic!("IPv4 target only")
     };
@@ -94,6 +94,7 @@ fn inner_packet(src: Ipv4Addr, dst: SocketAddr, sport: u16, out: &mut [u8; INNER
     out[22..24].copy_from_slice(&dst.port().to_be_bytes());
     out[24..26].copy_from_slice(&((8 + PAYLOAD) as u16).to_be_bytes());
     // UDP checksum 0 = none (allowed for IPv4).
+    out[28..36].copy_from_slice(&seq.to_le_bytes());
 }
 
 fn run(
@@ -162,12 +163,30 @@ fn run(
     // Data: keep `window` echoes in flight, sent in GSO batches, round-robin over peers.
     let mut inner = [0u8; INNER];
     let mut batch = vec![0u8; OUTER * gso];
-    let (mut sent, mut echoed, mut inflight) = (0u64, 0u64, 0usize);
+    let (mut sent, mut echoed, mut lost) = (0u64, 0u64, 0u64);
+    // Outstanding sequence numbers in send order; an echo marks its slot, and a packet
+    // unanswered for LOST_AFTER counts as lost, which reopens the window.
+    const LOST_AFTER: Duration = Duration::from_millis(100);
+    let mut outstanding: std::collections::VecDeque<(u64, Instant)> =
+        std::collections::VecDeque::new();
+    let mut answered = vec![false; 1 << 16];
     let mut next = 0usize;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
-    let mut last_progress = Instant::now();
     while Instant::now() < deadline && up > 0 {
+        let now = Instant::now();
+        while let Some(&(seq, at)) = outstanding.front() {
+            let slot = usize::try_from(seq).unwrap_or(0) & 0xffff;
+            if answered[slot] {
+                answered[slot] = false;
+            } else if now.duration_since(at) > LOST_AFTER {
+                lost += 1;
+            } else {
+                break;
+            }
+            outstanding.pop_front();
+        }
+        let inflight = usize::try_from(sent.saturating_sub(echoed + lost)).unwrap_or(0);
         let room = window.saturating_sub(inflight).min(gso);
         let mut filled = 0;
         while filled < room {
@@ -176,12 +195,9 @@ fn run(
             if !p.up {
                 continue;
             }
-            inner_packet(
-                p.inner,
-                target,
-                40_000 + u16::try_from(next % 20_000).unwrap(),
-                &mut inner,
-            );
+            let seq = sent + filled as u64;
+            let sport = 40_000 + u16::try_from(next % 20_000).unwrap();
+            inner_packet(p.inner, target, sport, seq, &mut inner);
             let dst = &mut batch[filled * OUTER..(filled + 1) * OUTER];
             if let TunnResult::WriteToNetwork(b) = p.tunn.encapsulate(&inner, dst) {
                 assert_eq!(b.len(), OUTER);
@@ -197,11 +213,13 @@ fn run(
                 src_ip: None,
             };
             if state.try_send((&sock).into(), &t).is_ok() {
+                let at = Instant::now();
+                for i in 0..filled as u64 {
+                    outstanding.push_back((sent + i, at));
+                }
                 sent += filled as u64;
-                inflight += filled;
             }
         }
-        let before = echoed;
         receive(
             &state,
             &sock,
@@ -210,19 +228,15 @@ fn run(
             &mut scratch,
             &mut peers,
             endpoint,
-            &mut |_| {
-                echoed += 1;
+            &mut |seq| {
+                let slot = usize::try_from(seq).unwrap_or(0) & 0xffff;
+                // Late echoes of packets already counted lost are ignored.
+                if outstanding.front().is_some_and(|&(first, _)| seq >= first) {
+                    answered[slot] = true;
+                    echoed += 1;
+                }
             },
         );
-        let got = usize::try_from(echoed - before).unwrap_or(0);
-        inflight = inflight.saturating_sub(got);
-        if got > 0 {
-            last_progress = Instant::now();
-        } else if last_progress.elapsed() > Duration::from_millis(50) {
-            // Packets were lost: open the window again.
-            inflight = 0;
-            last_progress = Instant::now();
-        }
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
@@ -230,7 +244,7 @@ fn run(
         peers.len(),
         echoed as f64 / secs,
         if sent > 0 {
-            100.0 * (sent - echoed.min(sent)) as f64 / sent as f64
+            100.0 * lost as f64 / sent as f64
         } else {
             0.0
         }
@@ -246,7 +260,7 @@ fn receive(
     scratch: &mut [u8],
     peers: &mut [Peer],
     endpoint: SocketAddr,
-    on_echo: &mut dyn FnMut(usize),
+    on_echo: &mut dyn FnMut(u64),
 ) {
     let mut bufs: Vec<IoSliceMut<'_>> = storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
     let Ok(n) = state.recv(sock.into(), &mut bufs, meta) else {
@@ -254,11 +268,13 @@ fn receive(
     };
     for (m, b) in meta.iter().zip(bufs.iter()).take(n) {
         for dgram in b[..m.len].chunks(m.stride.max(1)) {
-            if dgram.len() < 8 {
+            // Our index: bytes 8..12 of a handshake response (type 2, after the sender's
+            // index), bytes 4..8 of a cookie reply (3) or data packet (4).
+            let at = if dgram.first() == Some(&2) { 8 } else { 4 };
+            let Some(b) = dgram.get(at..at + 4) else {
                 continue;
-            }
-            // Types 2 (response), 3 (cookie) and 4 (data) carry our index at bytes 4..8.
-            let idx = u32::from_le_bytes([dgram[4], dgram[5], dgram[6], dgram[7]]) >> 8;
+            };
+            let idx = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> 8;
             let Some(p) = usize::try_from(idx)
                 .ok()
                 .and_then(|i| i.checked_sub(1))
@@ -276,7 +292,7 @@ fn receive(
                     }
                     TunnResult::WriteToTunnelV4(pkt, _) => {
                         if pkt.len() == INNER {
-                            on_echo(1);
+                            on_echo(u64::from_le_bytes(pkt[28..36].try_into().unwrap_or([0; 8])));
                         }
                         break;
                     }
