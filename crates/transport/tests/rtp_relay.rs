@@ -1,0 +1,92 @@
+//! The RTP relay over real loopback sockets: both directions, strict latching, teardown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use drawbridge_media::{Direction, InterfaceId, LatchMode, LegSpec, MediaConfig, RemoteSpec};
+use drawbridge_transport::rtp::RtpRelay;
+use tokio::net::UdpSocket;
+
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 160, 0, 0, 0x12, 0x34];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p.extend([0xffu8; 160]);
+    p
+}
+
+async fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+    let mut buf = [0u8; 2048];
+    match tokio::time::timeout(Duration::from_millis(500), s.recv_from(&mut buf)).await {
+        Ok(Ok((n, from))) => Some((buf[..n].to_vec(), from)),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn relays_both_ways_drops_strangers_and_tears_down() {
+    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
+    let config = MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min: 41000,
+        port_max: 41999,
+        ..MediaConfig::default()
+    };
+    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let caller = UdpSocket::bind("127.0.0.10:0").await.unwrap();
+    let callee = UdpSocket::bind("127.0.0.20:0").await.unwrap();
+    let stranger = UdpSocket::bind("127.0.0.66:0").await.unwrap();
+    let spec = |iface: u8, s: &UdpSocket| LegSpec {
+        interface: InterfaceId(iface),
+        remote: RemoteSpec::from_sdp(
+            s.local_addr().unwrap().ip(),
+            s.local_addr().unwrap().port(),
+            None,
+            Direction::SendRecv,
+            LatchMode::Strict,
+        ),
+    };
+    let (session, info) = relay
+        .create_session(7, spec(0, &caller), spec(1, &callee))
+        .unwrap();
+    let a = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
+    let b = SocketAddr::new(info.local[1].address, info.local[1].rtp_port);
+    assert_eq!(relay.open_sockets(), 4);
+
+    caller.send_to(&rtp(1), a).await.unwrap();
+    let (got, from) = recv(&callee).await.expect("caller → callee");
+    assert_eq!(
+        (got, from),
+        (rtp(1), b),
+        "arrives from our B port, unchanged"
+    );
+    callee.send_to(&rtp(2), b).await.unwrap();
+    let (got, from) = recv(&caller).await.expect("callee → caller");
+    assert_eq!((got, from), (rtp(2), a));
+
+    // RTP injection from anyone else goes nowhere.
+    stranger.send_to(&rtp(3), a).await.unwrap();
+    assert!(
+        recv(&callee).await.is_none(),
+        "a stranger's packet must not be relayed"
+    );
+    let stats = relay.remove_session(session).unwrap();
+    assert_eq!(stats.legs[0].rtp.forwarded_packets, 1);
+    assert_eq!(stats.legs[1].rtp.forwarded_packets, 1);
+    assert_eq!(
+        stats.legs[0]
+            .rtp
+            .dropped
+            .get(drawbridge_media::DropReason::WrongSource),
+        1
+    );
+    assert_eq!(relay.open_sockets(), 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    caller.send_to(&rtp(4), a).await.unwrap();
+    assert!(
+        recv(&callee).await.is_none(),
+        "nothing relays after teardown"
+    );
+    let _: IpAddr = info.local[0].address;
+}
