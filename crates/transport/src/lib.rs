@@ -6,5 +6,6 @@
 //! SYN-ACK or a reset: the port looks exactly like a filtered one.
 #![warn(missing_docs)]
 
+pub mod sip;
 pub mod source_filter;
 pub mod wireguard;
