@@ -805,3 +805,90 @@ async fn connect_refuses_an_untrusted_provider_and_udp_send_to_pairs_the_answers
         .unwrap();
     assert_eq!(via_connect, flow, "connect over UDP names the same flow");
 }
+
+#[tokio::test]
+async fn connect_presents_the_trunk_client_certificate() {
+    let f = tls_fixture();
+    let our_ca = ca(&f.dir, "our-ca");
+    let ours = leaf(&our_ca, "drawbridge");
+    let (cert_file, key_file) = (
+        f.dir.path().join("client.crt"),
+        f.dir.path().join("client.key"),
+    );
+    std::fs::write(&cert_file, &ours.cert_pem).unwrap();
+    std::fs::write(&key_file, &ours.key_pem).unwrap();
+    let server_leaf = leaf(&f.ca, "provider");
+    let mut client_roots = rustls::RootCertStore::empty();
+    client_roots.add(our_ca.issuer.der().clone()).unwrap();
+    let provider_crypto = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(client_roots),
+        provider_crypto.clone(),
+    )
+    .build()
+    .unwrap();
+    let server_cfg = rustls::ServerConfig::builder_with_provider(provider_crypto)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![server_leaf.der.clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_leaf.key_der.clone())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
+    let provider = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = provider.local_addr().unwrap().port();
+    let seen = tokio::spawn(async move {
+        let (tcp, _) = provider.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let peer = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+        let mut buf = vec![0u8; options("mtls").len()];
+        tls.read_exact(&mut buf).await.unwrap();
+        (peer, buf)
+    });
+    let mut cfg = config(vec![], None);
+    cfg.trunks[0].tls = TrunkTlsConfig {
+        ca_file: Some(f.ca.pem_file.clone()),
+        sni: Some("localhost".to_owned()),
+        client_cert_file: Some(cert_file),
+        client_key_file: Some(key_file),
+        verify_client_ca_file: None,
+    };
+    let (t, _rx) = start(cfg).await;
+    // By address, with the SNI from the trunk's configuration.
+    let id = t
+        .connect(0, "127.0.0.1", port, Transport::Tls)
+        .await
+        .unwrap();
+    t.send(id, options("mtls")).await.unwrap();
+    let (peer, got) = tokio::time::timeout(WAIT, seen).await.unwrap().unwrap();
+    assert_eq!((peer, got), (ours.der, options("mtls")));
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_and_stops_listening() {
+    let (t, mut rx) = start(config(
+        vec![listener(Transport::Tcp, &[("127.0.0.2/32", 0)], true)],
+        None,
+    ))
+    .await;
+    let mut tcp = tcp_from("127.0.0.2", t.local_addr(Transport::Tcp).unwrap())
+        .await
+        .unwrap();
+    tcp.write_all(&options("s")).await.unwrap();
+    recv(&mut rx).await;
+    assert_eq!(t.flows().len(), 1);
+    t.shutdown();
+    assert!(read_to_close(&mut tcp).await.is_empty());
+    assert!(t.flows().is_empty());
+    wait_for(&t, |s| s.connections_open == 0).await;
+    // The listener socket is closed: new connections are refused.
+    let dst = t.local_addr(Transport::Tcp).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tcp_from("127.0.0.2", dst).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still listening");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(t.counters().snapshot().messages_in, 1);
+}

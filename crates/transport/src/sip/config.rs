@@ -38,7 +38,9 @@ pub struct ListenerConfig {
     /// wins. Everything else is dropped before any byte is read.
     pub allow: Vec<(IpNet, usize)>,
     /// Also attach the allowlist as a kernel socket filter (no SYN-ACK, no queueing for
-    /// other sources). On by default; tests turn it off to see the userspace check count.
+    /// other sources; a list too large for it is logged and left to the userspace check).
+    /// On in [`SipTransportConfig::from_config`]; tests turn it off to see the userspace
+    /// check count.
     pub kernel_filter: bool,
 }
 
@@ -155,5 +157,75 @@ impl SipTransportConfig {
                 max_line_length: g.max_line_length,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_config_gives_each_listener_the_ranges_of_its_trunks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tls.crt"), "").unwrap();
+        std::fs::write(dir.path().join("tls.key"), "").unwrap();
+        let toml = r#"
+[sip]
+listen_tls = "0.0.0.0:5061"
+listen_udp = "0.0.0.0:5060"
+[sip.tls]
+cert_file = "tls.crt"
+key_file = "tls.key"
+
+[[trunk]]
+name = "a"
+allow = ["77.240.48.0/24", "77.240.60.0/24"]
+host = "sip.a.example"
+
+[[trunk]]
+name = "b"
+allow = ["198.51.100.7/32"]
+transport = "udp"
+host = "sip.b.example"
+
+[[trunk]]
+name = "c"
+allow = ["2001:db8::/32"]
+host = "sip.c.example"
+[trunk.tls]
+verify_client_ca_file = "tls.crt"
+
+[pbx]
+address = "198.18.2.10:5060"
+domain = "pbx.lan"
+"#;
+        let config = drawbridge_config::load_str(toml, dir.path()).unwrap();
+        let c = SipTransportConfig::from_config(&config);
+        let by = |t: Transport| c.listeners.iter().find(|l| l.transport == t);
+        let tls = by(Transport::Tls).unwrap();
+        let nets = |v: &[(&str, usize)]| -> Vec<(IpNet, usize)> {
+            v.iter().map(|(n, i)| (n.parse().unwrap(), *i)).collect()
+        };
+        assert_eq!(
+            tls.allow,
+            nets(&[
+                ("77.240.48.0/24", 0),
+                ("77.240.60.0/24", 0),
+                ("2001:db8::/32", 2)
+            ])
+        );
+        assert!(tls.kernel_filter);
+        assert_eq!(
+            by(Transport::Udp).unwrap().allow,
+            nets(&[("198.51.100.7/32", 1)])
+        );
+        assert!(by(Transport::Tcp).is_none(), "no TCP unless configured");
+        assert_eq!(c.trunks.len(), 3);
+        assert_eq!(
+            c.trunks[2].tls.verify_client_ca_file,
+            Some(dir.path().join("tls.crt"))
+        );
+        assert_eq!(c.tls.unwrap().cert_file, dir.path().join("tls.crt"));
+        assert_eq!(c.sip_limits.max_message_size, config.guard.max_message_size);
     }
 }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use drawbridge_config::Transport;
 
 use super::FlowId;
-use crate::source_filter::FilterError;
 
 /// Binding the listeners or loading TLS material failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,15 +22,6 @@ pub enum SetupError {
         transport: Transport,
         /// Why.
         source: io::Error,
-    },
-    /// The kernel source filter could not be attached (the list is too large, or the
-    /// kernel refused it).
-    #[error("kernel source filter on {addr}: {source}")]
-    Filter {
-        /// Listener address.
-        addr: SocketAddr,
-        /// Why.
-        source: FilterError,
     },
     /// An allowlist entry names a trunk that does not exist.
     #[error(

@@ -143,12 +143,11 @@ fn open(l: &ListenerConfig) -> Result<Socket, SetupError> {
     let socket = Socket::new(Domain::for_address(l.addr), ty, Some(proto)).map_err(err)?;
     if l.kernel_filter {
         let nets: Vec<IpNet> = l.allow.iter().map(|(n, _)| *n).collect();
-        source_filter::attach(SockRef::from(&socket), &nets).map_err(|source| {
-            SetupError::Filter {
-                addr: l.addr,
-                source,
-            }
-        })?;
+        // Without it the userspace check still drops every other source, only later
+        // (after the SYN-ACK), so a list too large for BPF degrades, it does not fail.
+        if let Err(e) = source_filter::attach(SockRef::from(&socket), &nets) {
+            tracing::warn!(listen = %l.addr, error = %e, "kernel source filter not attached; filtering in userspace only");
+        }
     }
     if ty == Type::STREAM {
         // Restart without waiting for TIME_WAIT connections of the previous process.
