@@ -586,7 +586,8 @@ async fn handshake_idle_and_per_source_limits_close_connections() {
         Some(f.identity.clone()),
     );
     cfg.limits.handshake_timeout = Duration::from_millis(200);
-    cfg.limits.idle_timeout = Duration::from_millis(300);
+    // Long enough that a slow machine still tries the second connection before it.
+    cfg.limits.idle_timeout = Duration::from_millis(1500);
     cfg.limits.max_connections_per_source = 1;
     let (t, mut rx) = start(cfg).await;
 

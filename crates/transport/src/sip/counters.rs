@@ -48,7 +48,7 @@ counters! {
     tls_handshake_failures,
     /// Streams closed because the framer refused their bytes.
     framing_errors,
-    /// Inbound messages dropped because the signalling channel was full.
+    /// Inbound messages dropped because the signalling channel was full (or closed).
     channel_full,
     /// UDP datagrams dropped for exceeding the maximum message size.
     udp_oversize,

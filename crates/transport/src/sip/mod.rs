@@ -10,6 +10,12 @@
 //! answers with [`SipTransports::send`] and opens connections to trunks with
 //! [`SipTransports::connect`].
 //!
+//! Wiring, in the binary: build the configuration with
+//! [`SipTransportConfig::from_config`], create one bounded channel, call
+//! [`SipTransports::bind`] and hand the receiver to the signalling task; call
+//! [`SipTransports::reload_certificate`] on SIGHUP and render
+//! [`SipCounters::snapshot`] on the metrics endpoint.
+//!
 //! Not here: SIP parsing beyond framing (the `sip` crate), DNS NAPTR/SRV (a trunk's `host`
 //! is resolved with A/AAAA only), and connection reuse across directions (RFC 5923): an
 //! inbound connection from a trunk is not used for requests to it.
