@@ -133,16 +133,18 @@ log_level = "debug"
         "svmap found drawbridge:\n{text}"
     );
 
+    // The cores' metrics are refreshed every second.
+    std::thread::sleep(Duration::from_millis(1500));
     let out = lab.output("dmz", "python3", &["-c", METRICS]);
     let m = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        metric(&m, "drawbridge_tls_handshakes_total"),
+        metric(&m, "drawbridge_sip_tls_handshakes_total"),
         Some(1.0),
         "{m}"
     );
     // The kernel dropped the attacker's packets, so userspace never saw them.
     assert_eq!(
-        metric(&m, "drawbridge_dropped_sources_total"),
+        metric(&m, "drawbridge_sip_dropped_not_allowlisted_total"),
         Some(0.0),
         "{m}"
     );

@@ -11,6 +11,7 @@ mod metrics;
 mod peer;
 mod run;
 mod secrets;
+mod signalling;
 mod tunnel;
 
 use std::process::ExitCode;

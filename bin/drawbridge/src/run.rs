@@ -1,30 +1,25 @@
 //! `drawbridge run`: load, bind every listener, serve until SIGINT/SIGTERM.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use drawbridge_config::{Cidr, Config, ConfigError, Transport};
+use drawbridge_config::{Config, ConfigError, Transport};
+use drawbridge_media::{InterfaceId, MediaConfig};
+use drawbridge_transport::rtp::RtpRelay;
+use drawbridge_transport::sip::{
+    ConnectionLimits, ListenerConfig, SipTransportConfig, SipTransports, TrunkTransport,
+};
 use drawbridge_transport::wireguard::WireGuard;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use crate::cli::ConfigArg;
-
-/// Counters shared by the listener tasks and served on the metrics endpoint.
-#[derive(Debug, Default)]
-struct Counters {
-    dropped_sources: AtomicU64,
-    tls_handshakes: AtomicU64,
-    tls_handshake_failures: AtomicU64,
-}
+use crate::signalling::{CallMedia, Signalling, b2bua_config, local_ip_towards};
 
 pub(crate) fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     let path = args.path()?;
@@ -57,8 +52,72 @@ pub(crate) fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Resolves each trunk's host for UDP sending (IP literals need no DNS).
+async fn resolve_trunks(config: &Config) -> Vec<Option<SocketAddr>> {
+    let mut out = Vec::new();
+    for t in &config.trunk {
+        let target = (t.host.as_str(), t.effective_port());
+        let found = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(target))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|mut a| a.next());
+        if found.is_none() {
+            tracing::warn!(trunk = %t.name, host = %t.host, "trunk host does not resolve now; calls to it fail until it does");
+        }
+        out.push(found);
+    }
+    out
+}
+
+/// The media relay's interfaces: (public, LAN) as (interface id, bind, SDP address).
+fn media_interfaces(
+    config: &Config,
+    trunks: &[Option<SocketAddr>],
+) -> (MediaConfig, (InterfaceId, IpAddr), (InterfaceId, IpAddr)) {
+    let m = &config.media;
+    let lan_sdp = if m.lan_address.is_unspecified() {
+        local_ip_towards(config.pbx.address).unwrap_or(m.lan_address)
+    } else {
+        m.lan_address
+    };
+    let public_sdp = m
+        .public_advertise
+        .or_else(|| (!m.public_address.is_unspecified()).then_some(m.public_address))
+        .or_else(|| {
+            trunks
+                .iter()
+                .flatten()
+                .next()
+                .and_then(|a| local_ip_towards(*a))
+        })
+        .unwrap_or(m.public_address);
+    // Two interfaces on the same (or an unspecified) bind address would hand out the same
+    // port twice; then one interface serves both sides.
+    let shared = m.public_address == m.lan_address
+        || m.public_address.is_unspecified()
+        || m.lan_address.is_unspecified();
+    let interfaces = if shared {
+        vec![if m.public_address.is_unspecified() {
+            m.lan_address
+        } else {
+            m.public_address
+        }]
+    } else {
+        vec![m.public_address, m.lan_address]
+    };
+    let lan_id = InterfaceId(u8::from(!shared));
+    let media = MediaConfig {
+        interfaces,
+        port_min: m.port_min,
+        port_max: m.port_max,
+        inactivity_timeout: Duration::from_secs(u64::from(m.inactivity_timeout_secs)),
+        ..MediaConfig::default()
+    };
+    (media, (InterfaceId(0), public_sdp), (lan_id, lan_sdp))
+}
+
 async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
-    let counters = Arc::new(Counters::default());
     tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "drawbridge starting");
 
     let reload = Arc::new(tokio::sync::Notify::new());
@@ -67,74 +126,95 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         None => None,
     };
 
-    let allowed_for = |transport: Transport| -> Arc<Vec<(String, Cidr)>> {
-        Arc::new(
-            config
-                .trunk
-                .iter()
-                .filter(|t| t.transport == transport)
-                .flat_map(|t| t.allow.iter().map(move |c| (t.name.clone(), *c)))
-                .collect(),
-        )
+    // Trunk side: every public listener admits only its trunks' ranges.
+    let (trunk_tx, trunk_rx) = mpsc::channel(4096);
+    let trunks = SipTransports::bind(SipTransportConfig::from_config(&config), trunk_tx)
+        .await
+        .context("starting the SIP listeners")?;
+    for (transport, addr) in trunks.local_addrs() {
+        let what = match transport {
+            Transport::Tls => {
+                "SIP over TLS listening; other sources get no SYN-ACK and no handshake"
+            }
+            Transport::Tcp => "SIP over TCP listening",
+            Transport::Udp => "SIP over UDP listening",
+        };
+        tracing::info!(listen = %addr, transport = transport.as_str(), "{what}");
+    }
+    // LAN side: one UDP socket that admits only the PBX.
+    let (lan_tx, lan_rx) = mpsc::channel(4096);
+    let lan_config = SipTransportConfig {
+        listeners: vec![ListenerConfig {
+            addr: config.pbx.listen,
+            transport: Transport::Udp,
+            allow: vec![(ipnet::IpNet::from(config.pbx.address.ip()), 0)],
+            kernel_filter: true,
+        }],
+        tls: None,
+        trunks: vec![TrunkTransport {
+            name: "pbx".to_owned(),
+            tls: drawbridge_config::TrunkTlsConfig::default(),
+        }],
+        limits: ConnectionLimits::default(),
+        sip_limits: drawbridge_sip::Limits {
+            max_message_size: config.guard.max_message_size,
+            max_headers: config.guard.max_headers,
+            max_via: config.guard.max_via,
+            max_line_length: config.guard.max_line_length,
+        },
     };
-    if let Some(addr) = config.sip.listen_tls {
-        let tls = config
-            .sip
-            .tls
-            .as_ref()
-            .context("sip.listen_tls needs [sip.tls] (validation should have caught this)")?;
-        let acceptor = tls_acceptor(&tls.cert_file, &tls.key_file)?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding SIP/TLS on tcp {addr} (sip.listen_tls)"))?;
-        let allow = allowed_for(Transport::Tls);
-        kernel_filter(SockRef::from(&listener), &allow, "sip.listen_tls");
-        tracing::info!(listen = %addr, ranges = allow.len(), "SIP over TLS listening; other sources get no SYN-ACK and no handshake");
-        tokio::spawn(tls_accept_loop(listener, acceptor, allow, counters.clone()));
-    }
-    if let Some(addr) = config.sip.listen_udp {
-        let sock = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("binding SIP/UDP on udp {addr} (sip.listen_udp)"))?;
-        let allow = allowed_for(Transport::Udp);
-        kernel_filter(SockRef::from(&sock), &allow, "sip.listen_udp");
-        tracing::info!(listen = %addr, ranges = allow.len(), "SIP over UDP listening");
-        tokio::spawn(udp_filter_loop(sock, allow, counters.clone()));
-    }
-    if let Some(addr) = config.sip.listen_tcp {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding SIP/TCP on tcp {addr} (sip.listen_tcp)"))?;
-        let allow = allowed_for(Transport::Tcp);
-        kernel_filter(SockRef::from(&listener), &allow, "sip.listen_tcp");
-        tracing::info!(listen = %addr, ranges = allow.len(), "SIP over TCP listening");
-        tokio::spawn(tcp_filter_loop(listener, allow, counters.clone()));
-    }
-    let pbx_only: Arc<Vec<(String, Cidr)>> = Arc::new(vec![(
-        "pbx".to_owned(),
-        Cidr::from(ipnet::IpNet::from(config.pbx.address.ip())),
-    )]);
-    let pbx_sock = UdpSocket::bind(config.pbx.listen).await.with_context(|| {
-        format!(
-            "binding the LAN leg on udp {} (pbx.listen)",
-            config.pbx.listen
-        )
-    })?;
-    kernel_filter(SockRef::from(&pbx_sock), &pbx_only, "pbx.listen");
+    let lan = SipTransports::bind(lan_config, lan_tx)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the LAN leg on udp {} (pbx.listen)",
+                config.pbx.listen
+            )
+        })?;
     tracing::info!(listen = %config.pbx.listen, pbx = %config.pbx.address, "LAN leg to the PBX bound");
-    tokio::spawn(udp_filter_loop(pbx_sock, pbx_only, counters.clone()));
+
+    let trunk_udp = resolve_trunks(&config).await;
+    let (media_config, public, lan_face) = media_interfaces(&config, &trunk_udp);
+    let (media_tx, media_rx) = mpsc::channel(1024);
+    let relay = RtpRelay::new(media_config, media_tx).context("setting up the media relay")?;
+    tracing::info!(
+        rtp = %format!("{}-{}", config.media.port_min, config.media.port_max),
+        public_sdp = %public.1,
+        lan_sdp = %lan_face.1,
+        "media relay ready (ports open per call)"
+    );
+    let media = CallMedia {
+        relay,
+        public,
+        lan: lan_face,
+        calls: std::collections::HashMap::new(),
+    };
+    let mut secret = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
+    let b2bua = drawbridge_b2bua::B2bua::new(
+        b2bua_config(&config, &trunk_udp, u64::from_le_bytes(secret)),
+        Box::new(media),
+    );
+    let guard = drawbridge_guard::Guard::from_config(&config).context("setting up the guard")?;
+    let core_metrics = Arc::new(Mutex::new(String::new()));
+    let signalling = Signalling {
+        b2bua,
+        guard,
+        trunks: trunks.clone(),
+        lan: lan.clone(),
+        trunk_udp,
+        pbx: config.pbx.address,
+        metrics: core_metrics.clone(),
+    };
+    tokio::spawn(signalling.run(trunk_rx, lan_rx, media_rx));
 
     if let Some(addr) = config.admin.metrics_listen {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding metrics on tcp {addr} (admin.metrics_listen)"))?;
         tracing::info!(listen = %addr, "metrics served at /metrics");
-        tokio::spawn(metrics_loop(listener, counters.clone(), wireguard.clone()));
+        tokio::spawn(metrics_loop(listener, core_metrics, wireguard.clone()));
     }
-    tracing::info!(
-        rtp = %format!("{}-{}", config.media.port_min, config.media.port_max),
-        "media port range reserved (ports open per call)"
-    );
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -144,166 +224,35 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             _ = term.recv() => { tracing::info!(signal = "SIGTERM", "shutting down"); break; }
             _ = int.recv() => { tracing::info!(signal = "SIGINT", "shutting down"); break; }
             _ = hup.recv() => {
-                tracing::info!(signal = "SIGHUP", "reloading the peers file");
+                tracing::info!(signal = "SIGHUP", "reloading the peers file and the TLS certificate");
                 reload.notify_one();
+                if let Err(e) = trunks.reload_certificate() {
+                    tracing::warn!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
+                }
             }
         }
     }
+    trunks.shutdown();
+    lan.shutdown();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Lets the kernel drop non-allowlisted sources (no SYN-ACK, no queueing). If the list is
-/// too large for a socket filter the userspace check still drops them, later.
-fn kernel_filter(socket: SockRef<'_>, allow: &[(String, Cidr)], key: &str) {
-    let nets: Vec<ipnet::IpNet> = allow.iter().map(|(_, c)| c.net()).collect();
-    if let Err(e) = drawbridge_transport::source_filter::attach(socket, &nets) {
-        tracing::warn!(listener = key, error = %e, "kernel source filter not attached; filtering in userspace only");
-    }
-}
-
-fn allowed(list: &[(String, Cidr)], ip: IpAddr) -> Option<&str> {
-    let ip = canonical(ip);
-    list.iter()
-        .find(|(_, c)| c.contains(&ip))
-        .map(|(name, _)| name.as_str())
-}
-
-/// An IPv4 peer on a dual-stack socket shows up as `::ffff:a.b.c.d`; compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-fn tls_acceptor(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {} (sip.tls.cert_file)", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing {} (sip.tls.cert_file)", cert.display()))?;
-    if chain.is_empty() {
-        anyhow::bail!(
-            "{} (sip.tls.cert_file) holds no PEM certificate",
-            cert.display()
-        );
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("reading {} (sip.tls.key_file)", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("the TLS certificate and key do not match or are unsupported")?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-async fn tls_accept_loop(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    allow: Arc<Vec<(String, Cidr)>>,
-    counters: Arc<Counters>,
-) {
-    loop {
-        let Ok((tcp, peer)) = listener.accept().await else {
-            continue;
-        };
-        let Some(trunk) = allowed(&allow, peer.ip()).map(str::to_owned) else {
-            counters.dropped_sources.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(source = %peer, listener = "sip-tls", "source not allowlisted; dropped before TLS");
-            drop(tcp);
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let counters = counters.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(mut stream)) => {
-                    counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(source = %peer, trunk = %trunk, "TLS connection from trunk (SIP relay not built yet)");
-                    let mut buf = [0u8; 4096];
-                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
-                }
-                Ok(Err(e)) => {
-                    counters
-                        .tls_handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(source = %peer, trunk = %trunk, error = %e, "TLS handshake failed");
-                }
-                Err(_) => {
-                    counters
-                        .tls_handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(source = %peer, trunk = %trunk, "TLS handshake timed out");
-                }
-            }
-        });
-    }
-}
-
-async fn tcp_filter_loop(
-    listener: TcpListener,
-    allow: Arc<Vec<(String, Cidr)>>,
-    counters: Arc<Counters>,
-) {
-    loop {
-        let Ok((tcp, peer)) = listener.accept().await else {
-            continue;
-        };
-        if allowed(&allow, peer.ip()).is_none() {
-            counters.dropped_sources.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(source = %peer, listener = "sip-tcp", "source not allowlisted; dropped");
-        }
-        drop(tcp);
-    }
-}
-
-async fn udp_filter_loop(
-    sock: UdpSocket,
-    allow: Arc<Vec<(String, Cidr)>>,
-    counters: Arc<Counters>,
-) {
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let Ok((_, peer)) = sock.recv_from(&mut buf).await else {
-            continue;
-        };
-        if allowed(&allow, peer.ip()).is_none() {
-            counters.dropped_sources.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(source = %peer, "source not allowlisted; datagram dropped");
-        }
-    }
-}
-
 async fn metrics_loop(
     listener: TcpListener,
-    counters: Arc<Counters>,
+    cores: Arc<Mutex<String>>,
     wireguard: Option<WireGuard>,
 ) {
     loop {
         let Ok((mut tcp, _)) = listener.accept().await else {
             continue;
         };
-        let counters = counters.clone();
+        let cores = cores.clone();
         let wireguard = wireguard.clone();
         tokio::spawn(async move {
             let mut req = [0u8; 1024];
             let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut req)).await;
-            let body = format!(
-                "# TYPE drawbridge_dropped_sources_total counter\ndrawbridge_dropped_sources_total {}\n\
-                 # TYPE drawbridge_tls_handshakes_total counter\ndrawbridge_tls_handshakes_total {}\n\
-                 # TYPE drawbridge_tls_handshake_failures_total counter\ndrawbridge_tls_handshake_failures_total {}\n\
-",
-                counters.dropped_sources.load(Ordering::Relaxed),
-                counters.tls_handshakes.load(Ordering::Relaxed),
-                counters.tls_handshake_failures.load(Ordering::Relaxed),
-            );
-            let mut body = body;
+            let mut body = cores.lock().map(|s| s.clone()).unwrap_or_default();
             if let Some(wg) = &wireguard {
                 crate::metrics::render_wireguard(&wg.lock(), &mut body);
             }

@@ -1,0 +1,570 @@
+//! The signalling task: it owns the B2BUA and guard cores, feeds them what the SIP
+//! transports receive, routes what they want to send, and installs media sessions in the
+//! RTP relay (the media table's only writer).
+//!
+//! Flow ids: the B2BUA pins dialogs to a flow, so its flow ids must be stable for a
+//! dialog's life. Stream flows (TCP/TLS) keep the transport's id. UDP flows are named by
+//! their remote address instead, because the transport forgets idle UDP flows; sending on
+//! one goes through `send_to`, which recreates the transport's flow when needed.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use drawbridge_b2bua::{
+    Advertised, B2bua, B2buaConfig, B2buaEvent, CallHandle, Flow, FlowId, MediaAllocator,
+    MediaAnchor, MediaRefused, Outside, Pbx, Side, TransportKind, Trunk,
+};
+use drawbridge_config::{Config, Transport};
+use drawbridge_guard::{DialVerdict, Guard, RequestFacts, Source, Verdict};
+use drawbridge_media::{Direction as MDirection, InterfaceId, LatchMode, Leg, LegSpec, RemoteSpec};
+use drawbridge_sip::sdp::{Direction, MediaInfo, MediaPorts};
+use drawbridge_transport::rtp::{RelaySession, RtpRelay};
+use drawbridge_transport::sip::{Inbound, SipTransports};
+use rsip::prelude::*;
+use tokio::sync::mpsc;
+
+/// Tag bits of B2BUA flow ids: which transport set a flow belongs to and how it is named.
+const LAN: u64 = 1 << 62;
+const UDP_NAMED: u64 = 1 << 61;
+const ID_MASK: u64 = (1 << 60) - 1;
+
+fn udp_id(side_tag: u64, remote: SocketAddr) -> FlowId {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    remote.hash(&mut h);
+    FlowId(side_tag | UDP_NAMED | (h.finish() & ID_MASK))
+}
+
+fn kind(t: Transport) -> TransportKind {
+    match t {
+        Transport::Udp => TransportKind::Udp,
+        Transport::Tcp => TransportKind::Tcp,
+        Transport::Tls => TransportKind::Tls,
+    }
+}
+
+fn b2bua_flow(side_tag: u64, m: &Inbound) -> Flow {
+    let id = match m.transport {
+        Transport::Udp => udp_id(side_tag, m.remote),
+        Transport::Tcp | Transport::Tls => FlowId(side_tag | (m.flow.0 & ID_MASK)),
+    };
+    Flow {
+        id,
+        remote: m.remote,
+        transport: kind(m.transport),
+    }
+}
+
+/// Everything the signalling task needs, built by [`crate::run`].
+pub(crate) struct Signalling {
+    pub(crate) b2bua: B2bua,
+    pub(crate) guard: Guard,
+    pub(crate) trunks: SipTransports,
+    pub(crate) lan: SipTransports,
+    /// Per trunk: where UDP requests go (resolved at start).
+    pub(crate) trunk_udp: Vec<Option<SocketAddr>>,
+    pub(crate) pbx: SocketAddr,
+    /// Prometheus text of the cores, refreshed every second for the metrics endpoint.
+    pub(crate) metrics: Arc<Mutex<String>>,
+}
+
+/// Builds the B2BUA's view of the configuration.
+pub(crate) fn b2bua_config(
+    config: &Config,
+    trunk_udp: &[Option<SocketAddr>],
+    secret: u64,
+) -> B2buaConfig {
+    let public_host = config
+        .sip
+        .advertised_host
+        .clone()
+        .unwrap_or_else(|| "drawbridge.invalid".to_owned());
+    let pbx_flow = Flow {
+        id: udp_id(LAN, config.pbx.address),
+        remote: config.pbx.address,
+        transport: TransportKind::Udp,
+    };
+    let lan_host = if config.pbx.listen.ip().is_unspecified() {
+        local_ip_towards(config.pbx.address)
+            .map_or_else(|| config.pbx.listen.ip().to_string(), |ip| ip.to_string())
+    } else {
+        config.pbx.listen.ip().to_string()
+    };
+    let trunks = config
+        .trunk
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let remote = trunk_udp
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], t.effective_port())));
+            let listen = match t.transport {
+                Transport::Udp => config.sip.listen_udp,
+                Transport::Tcp => config.sip.listen_tcp,
+                Transport::Tls => config.sip.listen_tls,
+            };
+            Trunk {
+                name: t.name.clone(),
+                host: t.host.clone(),
+                flow: Flow {
+                    id: udp_id(0, remote),
+                    remote,
+                    transport: kind(t.transport),
+                },
+                credentials: t.credentials.as_ref().and_then(|c| {
+                    let password = match (&c.password_file, &c.password_env) {
+                        (Some(p), _) => std::fs::read_to_string(p).ok()?.lines().next()?.to_owned(),
+                        (None, Some(v)) => std::env::var(v).ok()?,
+                        (None, None) => return None,
+                    };
+                    Some(drawbridge_b2bua::Credentials {
+                        username: c.username.clone(),
+                        password,
+                    })
+                }),
+                advertised: Advertised {
+                    host: public_host.clone(),
+                    port: listen.map_or(5061, |a| a.port()),
+                },
+            }
+        })
+        .collect();
+    let mut c = B2buaConfig::new(
+        Pbx {
+            domain: config.pbx.domain.clone(),
+            flow: pbx_flow,
+            advertised: Advertised {
+                host: lan_host,
+                port: config.pbx.listen.port(),
+            },
+        },
+        trunks,
+    );
+    c.secret = secret;
+    c.user_agent = None;
+    c.max_calls = usize::try_from(config.guard.max_concurrent_calls).unwrap_or(usize::MAX);
+    c.limits = drawbridge_sip::Limits {
+        max_message_size: config.guard.max_message_size,
+        max_headers: config.guard.max_headers,
+        max_via: config.guard.max_via,
+        max_line_length: config.guard.max_line_length,
+    };
+    c
+}
+
+/// The source address the kernel would use towards `dst` (no packet is sent).
+pub(crate) fn local_ip_towards(dst: SocketAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = if dst.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect(dst).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
+impl Signalling {
+    /// Runs until the inbound channels close.
+    pub(crate) async fn run(
+        mut self,
+        mut from_trunks: mpsc::Receiver<Inbound>,
+        mut from_lan: mpsc::Receiver<Inbound>,
+        mut media_events: mpsc::Receiver<drawbridge_media::MediaEvent>,
+    ) {
+        let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            let wake = self
+                .b2bua
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            tokio::select! {
+                Some(m) = from_trunks.recv() => self.handle_outside(m).await,
+                Some(m) = from_lan.recv() => self.handle_pbx(m).await,
+                Some(e) = media_events.recv() => {
+                    tracing::info!(event = ?e, "media timeout");
+                }
+                () = async { match wake { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                    self.b2bua.handle_timeout(Instant::now());
+                }
+                _ = metrics_tick.tick() => {
+                    self.guard.handle_timeout(Instant::now());
+                    self.render_metrics();
+                }
+                else => break,
+            }
+            self.flush().await;
+        }
+    }
+
+    async fn handle_outside(&mut self, m: Inbound) {
+        let now = Instant::now();
+        let flow = b2bua_flow(0, &m);
+        let side = Side::Outside(Outside::Trunk(m.trunk));
+        let parsed = match drawbridge_sip::parse_message(&m.bytes, &self.b2bua.config().limits) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(source = %m.remote, error = %e, "unparseable SIP from a trunk");
+                if let (Some(code), Some(peek)) = (
+                    e.status_code(),
+                    drawbridge_sip::peek(&m.bytes, &self.b2bua.config().limits),
+                ) {
+                    let _ = self
+                        .trunks
+                        .send(m.flow, peek.response(code, "Bad Request", None))
+                        .await;
+                }
+                return;
+            }
+        };
+        if let rsip::SipMessage::Request(req) = &parsed {
+            let facts = facts(req);
+            let facts = RequestFacts {
+                method: &facts.0,
+                user_agent: facts.1.as_deref(),
+                from_user: facts.2.as_deref(),
+                to_user: facts.3.as_deref(),
+                ruri_user: facts.4.as_deref(),
+                auth_user: None,
+            };
+            match self
+                .guard
+                .check_request(now, Source::Ip(m.remote.ip()), &facts)
+            {
+                Verdict::Allow => {}
+                Verdict::DropSilently(reason) => {
+                    tracing::info!(source = %m.remote, reason = ?reason, "request dropped by the guard");
+                    return;
+                }
+                Verdict::Reject { status, reason } => {
+                    tracing::info!(source = %m.remote, reason = ?reason, status, "request rejected by the guard");
+                    let r = drawbridge_sip::response_to(req, status, "Forbidden", None);
+                    let _ = self.trunks.send(m.flow, drawbridge_sip::to_bytes(&r)).await;
+                    return;
+                }
+            }
+        }
+        self.log_security_events();
+        if let Err(e) = self.b2bua.handle_parsed(now, parsed, flow, side) {
+            tracing::debug!(source = %m.remote, error = %e, "message not handled");
+        }
+    }
+
+    async fn handle_pbx(&mut self, m: Inbound) {
+        let now = Instant::now();
+        let flow = b2bua_flow(LAN, &m);
+        let parsed = match drawbridge_sip::parse_message(&m.bytes, &self.b2bua.config().limits) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(source = %m.remote, error = %e, "unparseable SIP from the PBX");
+                if let (Some(code), Some(peek)) = (
+                    e.status_code(),
+                    drawbridge_sip::peek(&m.bytes, &self.b2bua.config().limits),
+                ) {
+                    let _ = self
+                        .lan
+                        .send(m.flow, peek.response(code, "Bad Request", None))
+                        .await;
+                }
+                return;
+            }
+        };
+        // Toll-fraud check on new outbound calls: the dialled number must pass the policy.
+        if let rsip::SipMessage::Request(req) = &parsed
+            && req.method == rsip::Method::Invite
+            && req
+                .to_header()
+                .ok()
+                .and_then(|t| t.tag().ok().flatten())
+                .is_none()
+        {
+            let dialled = req.uri.user().map(ToString::to_string).unwrap_or_default();
+            if let DialVerdict::Denied { number, reason } = self.guard.check_dial(None, &dialled) {
+                tracing::warn!(number = %number, reason = ?reason, "outbound call refused by the dial policy");
+                let r = drawbridge_sip::response_to(req, 403, "Forbidden", Some("dialpolicy"));
+                let _ = self.lan.send(m.flow, drawbridge_sip::to_bytes(&r)).await;
+                self.log_security_events();
+                return;
+            }
+        }
+        if let Err(e) = self.b2bua.handle_parsed(now, parsed, flow, Side::Pbx) {
+            tracing::debug!(source = %m.remote, error = %e, "message from the PBX not handled");
+        }
+    }
+
+    /// Sends everything the B2BUA queued, in order.
+    async fn flush(&mut self) {
+        while let Some(t) = self.b2bua.poll_transmit() {
+            let bytes = t.bytes.to_vec();
+            let id = t.flow.id.0;
+            let (transports, trunk) = if id & LAN != 0 {
+                (&self.lan, 0)
+            } else {
+                (&self.trunks, self.trunk_of(t.flow.remote))
+            };
+            let result = if id & UDP_NAMED != 0 || t.flow.transport == TransportKind::Udp {
+                transports
+                    .send_to(trunk, t.flow.remote, bytes)
+                    .await
+                    .map(drop)
+            } else {
+                transports
+                    .send(drawbridge_transport::sip::FlowId(id & ID_MASK), bytes)
+                    .await
+            };
+            if let Err(e) = result {
+                tracing::info!(remote = %t.flow.remote, error = %e, "SIP message not sent");
+                if let Some(tx) = t.transaction {
+                    self.b2bua.handle_transport_error(Instant::now(), tx);
+                }
+            }
+        }
+        while let Some(e) = self.b2bua.poll_event() {
+            match e {
+                B2buaEvent::CallStarted {
+                    call,
+                    from,
+                    to,
+                    caller,
+                    callee,
+                } => {
+                    tracing::info!(call = call.0, ?from, ?to, caller = %caller, callee = %callee, "call started");
+                }
+                B2buaEvent::CallAnswered { call } => tracing::info!(call = call.0, "call answered"),
+                B2buaEvent::CallEnded { call, status } => {
+                    tracing::info!(call = call.0, status, "call ended")
+                }
+                B2buaEvent::Forged { side, flow, method } => {
+                    tracing::warn!(?side, remote = %flow.remote, ?method, "in-dialog message from a source that is not the dialog's: dropped");
+                }
+                other => tracing::debug!(event = ?other, "b2bua event"),
+            }
+        }
+        self.log_security_events();
+    }
+
+    fn trunk_of(&self, remote: SocketAddr) -> usize {
+        self.trunk_udp
+            .iter()
+            .position(|a| *a == Some(remote))
+            .unwrap_or(0)
+    }
+
+    fn log_security_events(&mut self) {
+        while let Some(e) = self.guard.poll_event() {
+            tracing::warn!(target: "drawbridge::security", event = ?e, "security event");
+        }
+    }
+
+    fn render_metrics(&self) {
+        let mut out = String::new();
+        self.guard.render_prometheus(&mut out);
+        let c = self.b2bua.counters();
+        for (name, v) in [
+            ("calls_started", c.calls_started),
+            ("calls_answered", c.calls_answered),
+            ("calls_refused", c.calls_refused),
+            ("forged_in_dialog", c.forged_in_dialog),
+            ("stray_responses", c.stray_responses),
+            ("auth_retries", c.auth_retries),
+            ("parse_errors", c.parse_errors),
+        ] {
+            out.push_str(&format!(
+                "# TYPE drawbridge_b2bua_{name}_total counter\ndrawbridge_b2bua_{name}_total {v}\n"
+            ));
+        }
+        for (name, v) in [
+            ("calls_active", self.b2bua.calls_active()),
+            ("dialogs", self.b2bua.dialogs()),
+            ("transactions", self.b2bua.transactions()),
+        ] {
+            out.push_str(&format!(
+                "# TYPE drawbridge_b2bua_{name} gauge\ndrawbridge_b2bua_{name} {v}\n"
+            ));
+        }
+        for (prefix, t) in [("sip", &self.trunks), ("lan_sip", &self.lan)] {
+            for (name, v) in t.counters().snapshot().pairs() {
+                if name == "connections_open" {
+                    out.push_str(&format!(
+                        "# TYPE drawbridge_{prefix}_{name} gauge\ndrawbridge_{prefix}_{name} {v}\n"
+                    ));
+                } else {
+                    out.push_str(&format!("# TYPE drawbridge_{prefix}_{name}_total counter\ndrawbridge_{prefix}_{name}_total {v}\n"));
+                }
+            }
+        }
+        let _ = self.pbx;
+        if let Ok(mut m) = self.metrics.lock() {
+            *m = out;
+        }
+    }
+}
+
+/// (method, User-Agent, From user, To user, R-URI user) of a request, owned.
+type Facts = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn facts(req: &rsip::Request) -> Facts {
+    let ua = req.headers.iter().find_map(|h| match h {
+        rsip::Header::UserAgent(u) => Some(u.value().to_owned()),
+        _ => None,
+    });
+    let user_of = |uri: Option<rsip::Uri>| uri.and_then(|u| u.user().map(ToString::to_string));
+    let from = user_of(req.from_header().ok().and_then(|f| f.uri().ok()));
+    let to = user_of(req.to_header().ok().and_then(|t| t.uri().ok()));
+    (
+        req.method.to_string(),
+        ua,
+        from,
+        to,
+        req.uri.user().map(ToString::to_string),
+    )
+}
+
+/// The media side of the B2BUA: one relay session per call and m-line.
+pub(crate) struct CallMedia {
+    pub(crate) relay: RtpRelay,
+    /// Interface and SDP address facing the trunks.
+    pub(crate) public: (InterfaceId, IpAddr),
+    /// Interface and SDP address facing the PBX.
+    pub(crate) lan: (InterfaceId, IpAddr),
+    pub(crate) calls: HashMap<CallHandle, CallStreams>,
+}
+
+/// The relay sessions of one call: leg A faces the side that sent the first offer.
+pub(crate) struct CallStreams {
+    a_side: Side,
+    sessions: Vec<(RelaySession, [LocalPorts; 2])>,
+}
+
+#[derive(Clone, Copy)]
+struct LocalPorts {
+    rtp: u16,
+    rtcp: u16,
+}
+
+fn face(side: Side) -> bool {
+    matches!(side, Side::Pbx)
+}
+
+fn remote_spec(m: &MediaInfo) -> RemoteSpec {
+    let dir = match m.direction {
+        Direction::SendRecv => MDirection::SendRecv,
+        Direction::SendOnly => MDirection::SendOnly,
+        Direction::RecvOnly => MDirection::RecvOnly,
+        Direction::Inactive => MDirection::Inactive,
+    };
+    let addr = m.address.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let rtcp = m
+        .rtcp
+        .as_ref()
+        .map(|r| SocketAddr::new(r.address.unwrap_or(addr), r.port));
+    RemoteSpec::from_sdp(addr, m.port, rtcp, dir, LatchMode::Strict)
+}
+
+impl CallMedia {
+    fn iface(&self, side: Side) -> (InterfaceId, IpAddr) {
+        if face(side) { self.lan } else { self.public }
+    }
+}
+
+impl MediaAllocator for CallMedia {
+    fn relay(
+        &mut self,
+        call: CallHandle,
+        from: Side,
+        to: Side,
+        remote: &[MediaInfo],
+    ) -> Result<MediaAnchor, MediaRefused> {
+        let (to_iface, to_addr) = self.iface(to);
+        if !self.calls.contains_key(&call) {
+            // First offer: leg A faces `from`, leg B faces `to`.
+            let (from_iface, _) = self.iface(from);
+            let mut sessions = Vec::new();
+            for m in remote {
+                let a = LegSpec {
+                    interface: from_iface,
+                    remote: remote_spec(m),
+                };
+                let b = LegSpec {
+                    interface: to_iface,
+                    remote: RemoteSpec::pending(LatchMode::Strict),
+                };
+                match self.relay.create_session(call.0, a, b) {
+                    Ok((s, info)) => sessions.push((
+                        s,
+                        [
+                            LocalPorts {
+                                rtp: info.local[0].rtp_port,
+                                rtcp: info.local[0].rtcp_port,
+                            },
+                            LocalPorts {
+                                rtp: info.local[1].rtp_port,
+                                rtcp: info.local[1].rtcp_port,
+                            },
+                        ],
+                    )),
+                    Err(e) => {
+                        tracing::warn!(call = call.0, error = %e, "media not anchored");
+                        for (s, _) in sessions {
+                            let _ = self.relay.remove_session(s);
+                        }
+                        return Err(MediaRefused::Exhausted);
+                    }
+                }
+            }
+            self.calls.insert(
+                call,
+                CallStreams {
+                    a_side: from,
+                    sessions,
+                },
+            );
+        }
+        let Some(streams) = self.calls.get_mut(&call) else {
+            return Err(MediaRefused::NotAcceptable("unknown call"));
+        };
+        // The party on `from` now told us where it wants media.
+        let from_leg = if streams.a_side == from {
+            Leg::A
+        } else {
+            Leg::B
+        };
+        let to_index = if streams.a_side == to { 0 } else { 1 };
+        let mut ports = Vec::new();
+        for (i, m) in remote.iter().enumerate() {
+            let Some((s, local)) = streams.sessions.get(i) else {
+                return Err(MediaRefused::NotAcceptable(
+                    "more m-lines than the first offer",
+                ));
+            };
+            let _ = self.relay.update_remote(*s, from_leg, remote_spec(m));
+            let l = local[to_index];
+            ports.push(MediaPorts {
+                rtp: l.rtp,
+                rtcp: Some(l.rtcp),
+            });
+        }
+        Ok(MediaAnchor {
+            address: to_addr,
+            ports,
+        })
+    }
+
+    fn release(&mut self, call: CallHandle) {
+        if let Some(streams) = self.calls.remove(&call) {
+            for (s, _) in streams.sessions {
+                let _ = self.relay.remove_session(s);
+            }
+        }
+    }
+}
