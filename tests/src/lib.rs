@@ -245,3 +245,56 @@ pub const METRICS_PY: &str = r#"
 import sys, urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=3).read().decode())
 "#;
+
+/// UDP payloads (with their IPv4 source and destination) of a classic pcap file written by
+/// tcpdump on an Ethernet interface. Other frames are skipped.
+pub fn pcap_udp_payloads(
+    path: &Path,
+) -> Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)> {
+    let data = std::fs::read(path).unwrap_or_default();
+    let mut out = Vec::new();
+    let Some(magic) = data.get(0..4) else {
+        return out;
+    };
+    let le = magic == [0xd4, 0xc3, 0xb2, 0xa1] || magic == [0x4d, 0x3c, 0xb2, 0xa1];
+    let rd = |b: &[u8]| -> usize {
+        let a = [b[0], b[1], b[2], b[3]];
+        (if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }) as usize
+    };
+    let mut at = 24;
+    while let Some(h) = data.get(at..at + 16) {
+        let len = rd(&h[8..12]);
+        let Some(frame) = data.get(at + 16..at + 16 + len) else {
+            break;
+        };
+        at += 16 + len;
+        // Ethernet II, IPv4, UDP.
+        if frame.len() < 14 + 20 + 8
+            || frame[12..14] != [0x08, 0x00]
+            || frame[14] >> 4 != 4
+            || frame[23] != 17
+        {
+            continue;
+        }
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let ip = &frame[14..];
+        let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let Some(udp) = ip.get(ihl..) else { continue };
+        if udp.len() < 8 {
+            continue;
+        }
+        let sp = u16::from_be_bytes([udp[0], udp[1]]);
+        let dp = u16::from_be_bytes([udp[2], udp[3]]);
+        out.push((
+            std::net::SocketAddrV4::new(src, sp),
+            std::net::SocketAddrV4::new(dst, dp),
+            udp[8..].to_vec(),
+        ));
+    }
+    out
+}

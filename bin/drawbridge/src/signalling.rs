@@ -463,7 +463,9 @@ fn remote_spec(m: &MediaInfo) -> RemoteSpec {
         Direction::RecvOnly => MDirection::RecvOnly,
         Direction::Inactive => MDirection::Inactive,
     };
-    let addr = m.address.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let addr = m
+        .address
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let rtcp = m
         .rtcp
         .as_ref()

@@ -1,0 +1,405 @@
+//! Interop: calls through drawbridge between real SIPp instances — the provider in one
+//! namespace, the PBX in another — with RTP both ways, and captures of everything each
+//! side received checked for the other side's topology.
+//!
+//! Topology: provider 198.18.1.10 —(inet)— 198.18.1.2 drawbridge 198.18.2.1 —(lan)—
+//! 198.18.2.10 PBX. The dmz namespace does not forward: only the B2BUA connects the two.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use std::path::Path;
+use std::time::Duration;
+
+use drawbridge_tests::netns::{Lab, require};
+use drawbridge_tests::{METRICS_PY, binary, metric, pcap_udp_payloads, repo_root, wait_for_file};
+
+const CONFIG: &str = r#"
+[sip]
+listen_tls = "127.0.0.1:5061"
+listen_udp = "198.18.1.2:5060"
+advertised_host = "sbc.example.net"
+[sip.tls]
+cert_file = "tls.crt"
+key_file = "tls.key"
+generate_self_signed = true
+
+[[trunk]]
+name = "provider"
+allow = ["198.18.1.10"]
+transport = "udp"
+host = "198.18.1.10"
+port = 5060
+
+[pbx]
+address = "198.18.2.10:5060"
+domain = "pbx.lan"
+listen = "198.18.2.1:5080"
+
+[media]
+port_min = 30000
+port_max = 30999
+public_address = "198.18.1.2"
+lan_address = "198.18.2.1"
+
+[guard]
+requests_per_second = 200
+max_calls_per_second = 100
+
+[admin]
+metrics_listen = "127.0.0.1:9090"
+log_level = "info"
+"#;
+
+const INVITE_PY: &str = r#"
+import socket, sys
+dst, number = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.2.10", 5077))
+s.settimeout(3)
+msg = ("INVITE sip:%s@198.18.2.1:5080 SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 198.18.2.10:5077;branch=z9hG4bK-dial-%s\r\n"
+       "From: <sip:200@pbx.lan>;tag=d1\r\nTo: <sip:%s@pbx.lan>\r\n"
+       "Call-ID: dial-%s@pbx.lan\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+       "Contact: <sip:200@198.18.2.10:5077>\r\nContent-Length: 0\r\n\r\n") % (number, number, number, number)
+s.sendto(msg.encode(), (dst, 5080))
+try:
+    while True:
+        data, _ = s.recvfrom(65535)
+        line = data.split(b"\r\n")[0].decode()
+        if not line.startswith("SIP/2.0 1"):
+            print(line); break
+except socket.timeout:
+    print("TIMEOUT")
+"#;
+
+struct Run {
+    lab: Lab,
+    dir: tempfile::TempDir,
+    captures: Vec<(u32, String, std::path::PathBuf)>,
+}
+
+fn start() -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lab = Lab::new();
+    lab.add_switch("inet");
+    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
+    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
+    lab.add_switch("lan");
+    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
+    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
+    let _ = lab.output("dmz", "sysctl", &["-qw", "net.ipv4.ip_forward=0"]);
+
+    let mut captures = Vec::new();
+    for ns in ["provider", "pbx"] {
+        let pcap = dir.path().join(format!("{ns}.pcap"));
+        let pid = lab.spawn(
+            ns,
+            "tcpdump",
+            &[
+                "-i",
+                "eth0",
+                "-U",
+                "-n",
+                "-s",
+                "0",
+                "-w",
+                pcap.to_str().unwrap(),
+                "udp",
+            ],
+            &dir.path().join(format!("tcpdump-{ns}.log")),
+        );
+        captures.push((pid, ns.to_owned(), pcap));
+    }
+    let config = dir.path().join("drawbridge.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let log = dir.path().join("drawbridge.log");
+    lab.spawn(
+        "dmz",
+        binary(),
+        &["run", "--config", config.to_str().unwrap()],
+        &log,
+    );
+    wait_for_file(&log, "LAN leg to the PBX bound", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    Run { lab, dir, captures }
+}
+
+impl Run {
+    fn sipp(&mut self, ns: &str, args: &[&str], name: &str) -> std::process::Output {
+        let log = self.dir.path().join(format!("{name}-errors.log"));
+        let mut all = vec!["60", "sipp"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            log.to_str().unwrap(),
+        ]);
+        let out = self.lab.output(ns, "timeout", &all);
+        if !out.status.success() {
+            let errors = std::fs::read_to_string(&log).unwrap_or_default();
+            let dblog =
+                std::fs::read_to_string(self.dir.path().join("drawbridge.log")).unwrap_or_default();
+            panic!(
+                "sipp {name} failed ({:?}):\n{}\nerrors:\n{errors}\ndrawbridge log:\n{dblog}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        out
+    }
+
+    /// Stops the captures and returns (namespace, payloads).
+    fn stop_captures(
+        &mut self,
+    ) -> Vec<(
+        String,
+        Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)>,
+    )> {
+        std::thread::sleep(Duration::from_millis(500));
+        for (pid, _, _) in &self.captures {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        self.captures
+            .iter()
+            .map(|(_, ns, p)| (ns.clone(), pcap_udp_payloads(p)))
+            .collect()
+    }
+
+    fn metrics(&self) -> String {
+        std::thread::sleep(Duration::from_millis(1200));
+        String::from_utf8_lossy(
+            &self
+                .lab
+                .output("dmz", "python3", &["-c", METRICS_PY, "9090"])
+                .stdout,
+        )
+        .into_owned()
+    }
+}
+
+fn scenario() -> String {
+    repo_root()
+        .join("tests/sipp/uac_rtp.xml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// No byte of any SIP message or RTP packet that `ns` (at `me`) received may contain these.
+fn assert_no_leak(
+    ns: &str,
+    me: &str,
+    packets: &[(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)],
+    forbidden: &[&str],
+) {
+    let received: Vec<_> = packets
+        .iter()
+        .filter(|(_, d, _)| d.ip().to_string() == me)
+        .collect();
+    assert!(received.len() > 100, "{ns} received SIP and RTP");
+    for (src, dst, payload) in received {
+        let text = String::from_utf8_lossy(payload);
+        for f in forbidden {
+            assert!(
+                !text.contains(f),
+                "{ns} received {f:?} in a packet {src} -> {dst}:\n{text}"
+            );
+        }
+    }
+}
+
+fn rtp_count(
+    packets: &[(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)],
+    from: &str,
+) -> usize {
+    packets
+        .iter()
+        .filter(|(s, _, p)| {
+            s.ip().to_string() == from
+                && s.port() >= 30000
+                && s.port() <= 30999
+                && p.len() >= 12
+                && p[0] >> 6 == 2
+        })
+        .count()
+}
+
+#[test]
+fn inbound_and_outbound_calls_with_rtp_and_topology_hiding() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start();
+    let scen = scenario();
+
+    // Inbound: the provider calls extension 100 at the PBX, three calls.
+    let uas = run.lab.spawn(
+        "pbx",
+        "sipp",
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5060",
+            "-mp",
+            "16000",
+            "-rtp_echo",
+            "-nostdin",
+            "-timeout",
+            "40",
+            "-m",
+            "3",
+        ],
+        &run.dir.path().join("uas-pbx.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    run.sipp(
+        "provider",
+        &[
+            "198.18.1.2:5060",
+            "-sf",
+            &scen,
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-mp",
+            "17000",
+            "-m",
+            "3",
+            "-r",
+            "2",
+            "-timeout",
+            "40",
+        ],
+        "inbound",
+    );
+    let _ = uas;
+
+    // Outbound: a PBX phone calls a number through the trunk; the provider answers.
+    run.lab.spawn(
+        "provider",
+        "sipp",
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5060",
+            "-mp",
+            "18000",
+            "-rtp_echo",
+            "-nostdin",
+            "-timeout",
+            "40",
+            "-m",
+            "2",
+        ],
+        &run.dir.path().join("uas-provider.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    run.sipp(
+        "pbx",
+        &[
+            "198.18.2.1:5080",
+            "-sf",
+            &scen,
+            "-s",
+            "004930123456",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5090",
+            "-mp",
+            "19000",
+            "-m",
+            "2",
+            "-r",
+            "2",
+            "-timeout",
+            "40",
+        ],
+        "outbound",
+    );
+
+    // Toll fraud: a premium-rate number from the PBX is refused before it leaves.
+    let out = run.lab.output(
+        "pbx",
+        "python3",
+        &["-c", INVITE_PY, "198.18.2.1", "+19005550100"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "SIP/2.0 403 Forbidden"
+    );
+
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_answered_total"),
+        Some(5.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_active"),
+        Some(0.0),
+        "no call leaks:\n{m}"
+    );
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_dialogs"),
+        Some(0.0),
+        "no dialog leaks:\n{m}"
+    );
+
+    let captures = run.stop_captures();
+    let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
+    let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+
+    // RTP flowed both ways: the PBX got the caller's audio from drawbridge's LAN ports, and
+    // the caller got the echo back from drawbridge's public ports (and vice versa).
+    assert!(
+        rtp_count(pbx, "198.18.2.1") > 50,
+        "RTP reached the PBX side"
+    );
+    assert!(
+        rtp_count(provider, "198.18.1.2") > 50,
+        "RTP reached the provider side"
+    );
+
+    // Topology hiding: nothing of the LAN reaches the provider, nothing of the provider
+    // reaches the PBX (SIPp puts its own address in Call-ID, Via, Contact, o= and c=).
+    assert_no_leak(
+        "provider",
+        "198.18.1.10",
+        provider,
+        &[
+            "198.18.2.",
+            "pbx.lan",
+            "SIPp-caller-lab",
+            ":5080",
+            "audio 16000",
+            "audio 19000",
+        ],
+    );
+    assert_no_leak(
+        "pbx",
+        "198.18.2.10",
+        pbx,
+        &[
+            "198.18.1.10",
+            "sbc.example.net",
+            "SIPp-caller-lab",
+            "audio 17000",
+            "audio 18000",
+            ":5070",
+        ],
+    );
+    assert!(Path::new(&scen).exists());
+}
