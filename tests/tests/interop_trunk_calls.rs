@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use drawbridge_tests::netns::{Lab, require};
-use drawbridge_tests::{METRICS_PY, binary, metric, pcap_udp_payloads, repo_root, wait_for_file};
+use drawbridge_tests::{
+    Datagram, METRICS_PY, binary, metric, pcap_udp_payloads, repo_root, wait_for_file,
+};
 
 const CONFIG: &str = r#"
 [sip]
@@ -150,12 +152,7 @@ impl Run {
     }
 
     /// Stops the captures and returns (namespace, payloads).
-    fn stop_captures(
-        &mut self,
-    ) -> Vec<(
-        String,
-        Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)>,
-    )> {
+    fn stop_captures(&mut self) -> Vec<(String, Vec<Datagram>)> {
         std::thread::sleep(Duration::from_millis(500));
         for (pid, _, _) in &self.captures {
             let _ = std::process::Command::new("kill")
@@ -189,12 +186,7 @@ fn scenario() -> String {
 }
 
 /// No byte of any SIP message or RTP packet that `ns` (at `me`) received may contain these.
-fn assert_no_leak(
-    ns: &str,
-    me: &str,
-    packets: &[(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)],
-    forbidden: &[&str],
-) {
+fn assert_no_leak(ns: &str, me: &str, packets: &[Datagram], forbidden: &[&str]) {
     let received: Vec<_> = packets
         .iter()
         .filter(|(_, d, _)| d.ip().to_string() == me)
@@ -211,10 +203,7 @@ fn assert_no_leak(
     }
 }
 
-fn rtp_count(
-    packets: &[(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)],
-    from: &str,
-) -> usize {
+fn rtp_count(packets: &[Datagram], from: &str) -> usize {
     packets
         .iter()
         .filter(|(s, _, p)| {
