@@ -246,11 +246,12 @@ import sys, urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=3).read().decode())
 "#;
 
+/// One captured UDP datagram: source, destination, payload.
+pub type Datagram = (std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>);
+
 /// UDP payloads (with their IPv4 source and destination) of a classic pcap file written by
 /// tcpdump on an Ethernet interface. Other frames are skipped.
-pub fn pcap_udp_payloads(
-    path: &Path,
-) -> Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)> {
+pub fn pcap_udp_payloads(path: &Path) -> Vec<Datagram> {
     let data = std::fs::read(path).unwrap_or_default();
     let mut out = Vec::new();
     let Some(magic) = data.get(0..4) else {
