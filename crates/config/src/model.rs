@@ -77,8 +77,8 @@ pub struct TunnelConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SipConfig {
-    /// SIP over TLS listener (the default for trunks). Absent = none.
-    #[serde(default = "default_sip_tls")]
+    /// SIP over TLS listener (the default for trunks); `"off"` = none.
+    #[serde(default = "default_sip_tls", deserialize_with = "optional_addr")]
     pub listen_tls: Option<SocketAddr>,
     /// SIP over TCP listener; only if a trunk needs it.
     #[serde(default)]
@@ -327,7 +327,7 @@ pub struct DialPolicy {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where Prometheus metrics are served (HTTP); absent = not served.
-    #[serde(default = "default_metrics")]
+    #[serde(default = "default_metrics", deserialize_with = "optional_addr")]
     pub metrics_listen: Option<SocketAddr>,
     /// Where the control channel listens (status, reloads); absent = not served.
     #[serde(default)]
@@ -450,6 +450,20 @@ impl Default for AdminConfig {
             log_format: LogFormat::Text,
             log_level: default_log_level(),
         }
+    }
+}
+
+/// A listener address, or `"off"` (also `""`) for none: TOML has no null, and a listener
+/// that is on by default must be possible to switch off.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "" | "off" | "none" => Ok(None),
+        other => other.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{other:?} is not a listen address: expected IP:port such as 0.0.0.0:5061 or [::]:5061, or \"off\""
+            ))
+        }),
     }
 }
 

@@ -334,3 +334,27 @@ fn echo_port_must_not_clash() {
         "tunnel.echo_port = 5060: must be a port of its own",
     );
 }
+
+#[test]
+fn a_default_listener_can_be_switched_off() {
+    let d = tempfile::tempdir().unwrap();
+    let toml = base(d.path())
+        .replace(
+            "listen_tls = \"0.0.0.0:5061\"",
+            "listen_tls = \"off\"\nlisten_udp = \"0.0.0.0:5060\"",
+        )
+        .replace(
+            "host = \"sip.provider.example\"",
+            "host = \"sip.provider.example\"\ntransport = \"udp\"",
+        )
+        + "\n[admin]\nmetrics_listen = \"off\"\n";
+    let c = load_str(&toml, d.path()).unwrap();
+    assert_eq!(c.sip.listen_tls, None);
+    assert_eq!(c.admin.metrics_listen, None);
+    let bad = base(d.path()).replace("listen_tls = \"0.0.0.0:5061\"", "listen_tls = \"5061\"");
+    let msg = load_str(&bad, d.path()).unwrap_err().to_string();
+    assert!(
+        msg.contains("is not a listen address") && msg.contains("listen_tls"),
+        "{msg}"
+    );
+}
