@@ -61,7 +61,11 @@ pub fn example_config_in(dir: &Path) -> PathBuf {
         .replace("0.0.0.0:51820", &format!("127.0.0.1:{udp}"))
         .replace("0.0.0.0:5061", &format!("127.0.0.1:{tls}"))
         .replace("0.0.0.0:5080", &format!("127.0.0.1:{pbx}"))
-        .replace("127.0.0.1:9090", &format!("127.0.0.1:{metrics}"));
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{metrics}"))
+        // Tests never reach past loopback: the trunk is a closed local port, so drawbridge's
+        // resolver and connector stay on this machine.
+        .replace("host = \"sip.provider.example\"", "host = \"127.0.0.1\"")
+        .replace("port = 5061", &format!("port = {}", free_tcp_port()));
     let path = dir.join("drawbridge.toml");
     std::fs::write(&path, text).unwrap_or_default();
     path

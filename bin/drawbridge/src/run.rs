@@ -206,7 +206,9 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         pbx: config.pbx.address,
         metrics: core_metrics.clone(),
     };
-    tokio::spawn(signalling.run(trunk_rx, lan_rx, media_rx));
+    let (flows_tx, flows_rx) = mpsc::channel(16);
+    crate::signalling::spawn_trunk_connectors(&config, trunks.clone(), flows_tx);
+    tokio::spawn(signalling.run(trunk_rx, lan_rx, media_rx, flows_rx));
 
     if let Some(addr) = config.admin.metrics_listen {
         let listener = TcpListener::bind(addr)

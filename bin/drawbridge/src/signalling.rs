@@ -175,6 +175,7 @@ impl Signalling {
         mut from_trunks: mpsc::Receiver<Inbound>,
         mut from_lan: mpsc::Receiver<Inbound>,
         mut media_events: mpsc::Receiver<drawbridge_media::MediaEvent>,
+        mut trunk_flows: mpsc::Receiver<TrunkFlow>,
     ) {
         let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
@@ -185,6 +186,14 @@ impl Signalling {
             tokio::select! {
                 Some(m) = from_trunks.recv() => self.handle_outside(m).await,
                 Some(m) = from_lan.recv() => self.handle_pbx(m).await,
+                Some(t) = trunk_flows.recv() => {
+                    tracing::info!(trunk = t.trunk, remote = %t.flow.remote, "trunk connection up; calls to it use it");
+                    self.b2bua.set_trunk_flow(t.trunk, Flow {
+                        id: FlowId(t.flow.id.0 & ID_MASK),
+                        remote: t.flow.remote,
+                        transport: kind(t.flow.transport),
+                    });
+                }
                 Some(e) = media_events.recv() => {
                     tracing::info!(event = ?e, "media timeout");
                 }
@@ -401,6 +410,61 @@ impl Signalling {
         if let Ok(mut m) = self.metrics.lock() {
             *m = out;
         }
+    }
+}
+
+/// A connection to a trunk provider that requests to it now go over.
+#[derive(Debug)]
+pub(crate) struct TrunkFlow {
+    trunk: usize,
+    flow: drawbridge_transport::sip::Flow,
+}
+
+/// Keeps a TCP/TLS connection open to each trunk that uses one, and reports every new
+/// connection to the signalling task (which points the B2BUA's trunk flow at it). A trunk
+/// that cannot be reached is retried with backoff (1 s doubling to 60 s).
+pub(crate) fn spawn_trunk_connectors(
+    config: &Config,
+    trunks: SipTransports,
+    report: mpsc::Sender<TrunkFlow>,
+) {
+    for (i, t) in config.trunk.iter().enumerate() {
+        if t.transport == Transport::Udp {
+            continue;
+        }
+        let (host, port, transport, name) = (
+            t.host.clone(),
+            t.effective_port(),
+            t.transport,
+            t.name.clone(),
+        );
+        let trunks = trunks.clone();
+        let report = report.clone();
+        tokio::spawn(async move {
+            let mut backoff = std::time::Duration::from_secs(1);
+            loop {
+                match trunks.connect(i, &host, port, transport).await {
+                    Ok(id) => {
+                        backoff = std::time::Duration::from_secs(1);
+                        if let Some(flow) = trunks.flow(id)
+                            && report.send(TrunkFlow { trunk: i, flow }).await.is_err()
+                        {
+                            return;
+                        }
+                        // Watch the connection; when it closes, connect again.
+                        while trunks.flow(id).is_some() {
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                        tracing::info!(trunk = %name, "trunk connection closed; reconnecting");
+                    }
+                    Err(e) => {
+                        tracing::warn!(trunk = %name, host = %host, port, error = %e, retry_in = ?backoff, "cannot connect to the trunk");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                    }
+                }
+            }
+        });
     }
 }
 
