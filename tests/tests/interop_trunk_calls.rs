@@ -392,3 +392,232 @@ fn inbound_and_outbound_calls_with_rtp_and_topology_hiding() {
     );
     assert!(Path::new(&scen).exists());
 }
+
+fn sipp_dir(name: &str) -> String {
+    repo_root()
+        .join("tests/sipp")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn assert_nothing_left(run: &Run) {
+    let m = run.metrics();
+    for (name, want) in [
+        ("drawbridge_b2bua_calls_active", 0.0),
+        ("drawbridge_b2bua_dialogs", 0.0),
+        ("drawbridge_media_sessions", 0.0),
+        ("drawbridge_media_open_sockets", 0.0),
+    ] {
+        assert_eq!(metric(&m, name), Some(want), "{name} after the run:\n{m}");
+    }
+}
+
+#[test]
+fn cancel_and_hold_resume_both_ways_leave_nothing_behind() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start();
+    let pbx_uas = |run: &mut Run, scenario: &str, calls: &str| {
+        let log = run
+            .dir
+            .path()
+            .join(format!("uas-pbx-{calls}-{}.log", scenario.len()));
+        run.lab.spawn(
+            "pbx",
+            "sipp",
+            &[
+                "-sf",
+                scenario,
+                "-i",
+                "198.18.2.10",
+                "-p",
+                "5060",
+                "-mp",
+                "16000",
+                "-nostdin",
+                "-timeout",
+                "40",
+                "-m",
+                calls,
+            ],
+            &log,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let provider_uas = |run: &mut Run, scenario: &str, calls: &str| {
+        let log = run
+            .dir
+            .path()
+            .join(format!("uas-provider-{calls}-{}.log", scenario.len()));
+        run.lab.spawn(
+            "provider",
+            "sipp",
+            &[
+                "-sf",
+                scenario,
+                "-i",
+                "198.18.1.10",
+                "-p",
+                "5060",
+                "-mp",
+                "18000",
+                "-nostdin",
+                "-timeout",
+                "40",
+                "-m",
+                calls,
+            ],
+            &log,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+
+    // The provider's caller cancels while the PBX rings (CANCEL relayed, 487 back).
+    pbx_uas(&mut run, &sipp_dir("uas_cancel.xml"), "2");
+    run.sipp(
+        "provider",
+        &[
+            "198.18.1.2:5060",
+            "-sf",
+            &sipp_dir("uac_cancel.xml"),
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-mp",
+            "17000",
+            "-m",
+            "2",
+            "-r",
+            "2",
+            "-timeout",
+            "30",
+        ],
+        "cancel-inbound",
+    );
+    // A PBX phone cancels an outbound call while the provider rings.
+    provider_uas(&mut run, &sipp_dir("uas_cancel.xml"), "2");
+    run.sipp(
+        "pbx",
+        &[
+            "198.18.2.1:5080",
+            "-sf",
+            &sipp_dir("uac_cancel.xml"),
+            "-s",
+            "004930123456",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5090",
+            "-mp",
+            "19000",
+            "-m",
+            "2",
+            "-r",
+            "2",
+            "-timeout",
+            "30",
+        ],
+        "cancel-outbound",
+    );
+    // Hold and resume by re-INVITE, from the provider's side and from the PBX's side; the
+    // callee asserts that it saw sendonly then sendrecv.
+    pbx_uas(&mut run, &sipp_dir("uas_hold.xml"), "2");
+    run.sipp(
+        "provider",
+        &[
+            "198.18.1.2:5060",
+            "-sf",
+            &sipp_dir("uac_hold.xml"),
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-mp",
+            "17000",
+            "-m",
+            "2",
+            "-r",
+            "2",
+            "-timeout",
+            "30",
+        ],
+        "hold-inbound",
+    );
+    provider_uas(&mut run, &sipp_dir("uas_hold.xml"), "2");
+    run.sipp(
+        "pbx",
+        &[
+            "198.18.2.1:5080",
+            "-sf",
+            &sipp_dir("uac_hold.xml"),
+            "-s",
+            "004930123456",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5090",
+            "-mp",
+            "19000",
+            "-m",
+            "2",
+            "-r",
+            "2",
+            "-timeout",
+            "30",
+        ],
+        "hold-outbound",
+    );
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_answered_total"),
+        Some(4.0),
+        "{m}"
+    );
+    assert_nothing_left(&run);
+}
+
+#[test]
+fn a_silent_pbx_times_out_and_leaves_nothing_behind() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start();
+    // Nobody answers at 198.18.2.10: drawbridge retransmits, gives up (Timer B, 32 s) and
+    // tells the caller; the caller's scenario expects a final failure response.
+    let out = run.lab.output(
+        "provider",
+        "timeout",
+        &[
+            "60",
+            "sipp",
+            "198.18.1.2:5060",
+            "-sn",
+            "uac",
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-m",
+            "1",
+            "-timeout",
+            "45",
+            "-nostdin",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "the call cannot succeed:\n{text}");
+    assert!(
+        text.contains("408") || text.contains("Failed call"),
+        "{text}"
+    );
+    assert_nothing_left(&run);
+}

@@ -184,7 +184,7 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         "media relay ready (ports open per call)"
     );
     let media = CallMedia {
-        relay,
+        relay: relay.clone(),
         public,
         lan: lan_face,
         calls: std::collections::HashMap::new(),
@@ -204,6 +204,7 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         lan: lan.clone(),
         trunk_udp,
         pbx: config.pbx.address,
+        relay,
         metrics: core_metrics.clone(),
     };
     let (flows_tx, flows_rx) = mpsc::channel(16);

@@ -66,6 +66,8 @@ pub(crate) struct Signalling {
     /// Per trunk: where UDP requests go (resolved at start).
     pub(crate) trunk_udp: Vec<Option<SocketAddr>>,
     pub(crate) pbx: SocketAddr,
+    /// A handle on the media relay, for its gauges.
+    pub(crate) relay: RtpRelay,
     /// Prometheus text of the cores, refreshed every second for the metrics endpoint.
     pub(crate) metrics: Arc<Mutex<String>>,
 }
@@ -407,6 +409,23 @@ impl Signalling {
             }
         }
         let _ = self.pbx;
+        out.push_str(&format!(
+            "# TYPE drawbridge_media_open_sockets gauge\ndrawbridge_media_open_sockets {}\n",
+            self.relay.open_sockets()
+        ));
+        let (sessions, timeouts, unknown) =
+            self.relay.counters().iter().fold((0, 0, 0), |acc, c| {
+                (
+                    acc.0 + c.sessions,
+                    acc.1 + c.timeouts,
+                    acc.2 + c.unknown_port,
+                )
+            });
+        out.push_str(&format!(
+            "# TYPE drawbridge_media_sessions gauge\ndrawbridge_media_sessions {sessions}\n\
+             # TYPE drawbridge_media_timeouts_total counter\ndrawbridge_media_timeouts_total {timeouts}\n\
+             # TYPE drawbridge_media_unknown_port_total counter\ndrawbridge_media_unknown_port_total {unknown}\n"
+        ));
         if let Ok(mut m) = self.metrics.lock() {
             *m = out;
         }
