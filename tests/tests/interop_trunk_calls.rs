@@ -588,7 +588,7 @@ fn a_silent_pbx_times_out_and_leaves_nothing_behind() {
     if !require(&["ip", "sipp", "tcpdump", "python3"]) {
         return;
     }
-    let mut run = start();
+    let run = start();
     // Nobody answers at 198.18.2.10: drawbridge retransmits, gives up (Timer B, 32 s) and
     // tells the caller; the caller's scenario expects a final failure response.
     let out = run.lab.output(
