@@ -81,6 +81,10 @@ struct Run {
 }
 
 fn start() -> Run {
+    start_with(CONFIG)
+}
+
+fn start_with(config_text: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut lab = Lab::new();
     lab.add_switch("inet");
@@ -113,7 +117,7 @@ fn start() -> Run {
         captures.push((pid, ns.to_owned(), pcap));
     }
     let config = dir.path().join("drawbridge.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let log = dir.path().join("drawbridge.log");
     lab.spawn(
         "dmz",
@@ -620,4 +624,72 @@ fn a_silent_pbx_times_out_and_leaves_nothing_behind() {
         "{text}"
     );
     assert_nothing_left(&run);
+}
+
+#[test]
+fn a_call_whose_media_stops_is_ended_on_both_sides() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let config = CONFIG.replace(
+        "lan_address = \"198.18.2.1\"",
+        "lan_address = \"198.18.2.1\"\ninactivity_timeout_secs = 2",
+    );
+    let mut run = start_with(&config);
+    // The PBX side is SIPp's built-in callee: it answers and accepts the BYE drawbridge
+    // sends when no RTP flows; the caller waits for drawbridge's BYE.
+    run.lab.spawn(
+        "pbx",
+        "sipp",
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5060",
+            "-mp",
+            "16000",
+            "-nostdin",
+            "-timeout",
+            "30",
+            "-m",
+            "1",
+        ],
+        &run.dir.path().join("uas-pbx-silent.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    run.sipp(
+        "provider",
+        &[
+            "198.18.1.2:5060",
+            "-sf",
+            &sipp_dir("uac_silent.xml"),
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-mp",
+            "17000",
+            "-m",
+            "1",
+            "-timeout",
+            "30",
+        ],
+        "media-timeout",
+    );
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_media_timeouts_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_nothing_left(&run);
+    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap();
+    assert!(
+        log.contains("no RTP in either direction: call ended"),
+        "{log}"
+    );
 }

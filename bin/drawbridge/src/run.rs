@@ -205,6 +205,8 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         trunk_udp,
         pbx: config.pbx.address,
         relay,
+        started: std::collections::HashMap::new(),
+        max_call: Duration::from_secs(u64::from(config.guard.max_call_duration_secs)),
         metrics: core_metrics.clone(),
     };
     let (flows_tx, flows_rx) = mpsc::channel(16);

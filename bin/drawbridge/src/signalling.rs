@@ -68,6 +68,10 @@ pub(crate) struct Signalling {
     pub(crate) pbx: SocketAddr,
     /// A handle on the media relay, for its gauges.
     pub(crate) relay: RtpRelay,
+    /// When each live call started (for the maximum call duration).
+    pub(crate) started: HashMap<CallHandle, Instant>,
+    /// `guard.max_call_duration_secs`: a toll-fraud ceiling on every call.
+    pub(crate) max_call: std::time::Duration,
     /// Prometheus text of the cores, refreshed every second for the metrics endpoint.
     pub(crate) metrics: Arc<Mutex<String>>,
 }
@@ -197,13 +201,31 @@ impl Signalling {
                     });
                 }
                 Some(e) = media_events.recv() => {
-                    tracing::info!(event = ?e, "media timeout");
+                    if let drawbridge_media::MediaEvent::TimedOut { tag, idle, .. } = e {
+                        let call = CallHandle(tag);
+                        if self.b2bua.hang_up(Instant::now(), call) {
+                            tracing::info!(call = tag, idle_secs = idle.as_secs(), "no RTP in either direction: call ended");
+                        }
+                    }
                 }
                 () = async { match wake { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                     self.b2bua.handle_timeout(Instant::now());
                 }
                 _ = metrics_tick.tick() => {
-                    self.guard.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    self.guard.handle_timeout(now);
+                    let over: Vec<CallHandle> = self
+                        .started
+                        .iter()
+                        .filter(|(_, t)| now.duration_since(**t) > self.max_call)
+                        .map(|(c, _)| *c)
+                        .collect();
+                    for call in over {
+                        self.started.remove(&call);
+                        if self.b2bua.hang_up(now, call) {
+                            tracing::warn!(call = call.0, max_secs = self.max_call.as_secs(), "maximum call duration reached: call ended");
+                        }
+                    }
                     self.render_metrics();
                 }
                 else => break,

@@ -371,6 +371,30 @@ impl B2bua {
         Ok(())
     }
 
+    /// Ends a call from drawbridge's own side — its media went silent, or it reached the
+    /// maximum call duration: an answered call gets a BYE on both legs, a ringing one is
+    /// cancelled towards the callee and refused (480) towards the caller. Returns false
+    /// for a call that is unknown or already ending.
+    pub fn hang_up(&mut self, now: Instant, call: CallHandle) -> bool {
+        let Some(state) = self.calls.get(&call).map(|c| c.state) else {
+            return false;
+        };
+        match state {
+            CallState::Confirmed => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.await_ack = None;
+                }
+                self.send_bye(now, call, Leg::A);
+                self.send_bye(now, call, Leg::B);
+                self.end_call(call, 200);
+            }
+            CallState::Calling | CallState::Early => self.cancel_call(now, call, 480),
+            CallState::Cancelling => return false,
+        }
+        self.drain(now, None);
+        true
+    }
+
     /// Fires every deadline at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
