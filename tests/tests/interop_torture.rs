@@ -1,0 +1,121 @@
+//! Every message of the SIP torture corpus (crates/sip/tests/torture), sent by the trunk
+//! provider to a running drawbridge: malformed ones from this trusted source get an error
+//! response or are dropped, nothing reaches the PBX that should not, and drawbridge keeps
+//! serving (it still answers an OPTIONS afterwards).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use std::time::Duration;
+
+use drawbridge_tests::netns::{Lab, require};
+use drawbridge_tests::{binary, repo_root, wait_for_file};
+
+const CONFIG: &str = r#"
+[sip]
+listen_tls = "off"
+listen_udp = "198.18.1.2:5060"
+
+[[trunk]]
+name = "provider"
+allow = ["198.18.1.10"]
+transport = "udp"
+host = "198.18.1.10"
+
+[pbx]
+address = "198.18.2.10:5060"
+domain = "pbx.lan"
+listen = "198.18.2.1:5080"
+
+[media]
+public_address = "198.18.1.2"
+lan_address = "198.18.2.1"
+
+[guard]
+requests_per_second = 1000
+
+[admin]
+metrics_listen = "off"
+"#;
+
+const SEND_ALL_PY: &str = r#"
+import glob, os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.10", 5099))
+s.settimeout(0.3)
+answered = 0
+files = sorted(glob.glob(os.path.join(sys.argv[1], "*.sip")))
+for f in files:
+    s.sendto(open(f, "rb").read(), ("198.18.1.2", 5060))
+    try:
+        while True:
+            s.recvfrom(65535); answered += 1
+    except socket.timeout:
+        pass
+ping = (b"OPTIONS sip:198.18.1.2 SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.1.10:5099;branch=z9hG4bK-alive\r\n"
+        b"From: <sip:probe@198.18.1.10>;tag=a\r\nTo: <sip:198.18.1.2>\r\nCall-ID: alive-1\r\n"
+        b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s.settimeout(3)
+s.sendto(ping, ("198.18.1.2", 5060))
+status = "none"
+try:
+    while True:
+        data, _ = s.recvfrom(65535)
+        if b"alive-1" in data:
+            status = data.split(b"\r\n")[0].decode(); break
+except socket.timeout:
+    pass
+print("SENT", len(files), "ANSWERED", answered, "ALIVE", status)
+"#;
+
+#[test]
+fn the_torture_corpus_does_not_break_a_running_drawbridge() {
+    if !require(&["ip", "python3"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
+    let mut lab = Lab::new();
+    lab.add_switch("inet");
+    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
+    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
+    lab.add_switch("lan");
+    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
+    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
+    let log = d.join("drawbridge.log");
+    let cfg = d.join("drawbridge.toml");
+    lab.spawn(
+        "dmz",
+        binary(),
+        &["run", "--config", cfg.to_str().unwrap()],
+        &log,
+    );
+    wait_for_file(&log, "LAN leg to the PBX bound", Duration::from_secs(20));
+
+    let corpus = repo_root().join("crates/sip/tests/torture");
+    let out = lab.output(
+        "provider",
+        "python3",
+        &["-c", SEND_ALL_PY, corpus.to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("SENT"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let sent: usize = fields[1].parse().unwrap();
+    assert!(sent >= 50, "the whole corpus was sent: {line}");
+    let answered: usize = fields[3].parse().unwrap();
+    assert!(
+        answered >= 10,
+        "malformed requests from a trusted source get answers: {line}"
+    );
+    assert!(
+        line.ends_with("ALIVE SIP/2.0 200 OK"),
+        "drawbridge still serves after the corpus: {line}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(!log_text.contains("panicked"), "{log_text}");
+}
