@@ -22,12 +22,15 @@ pub enum Frame {
 ///
 /// ```
 /// use drawbridge_sip::{Frame, Limits, StreamFramer};
+/// # fn main() -> Result<(), drawbridge_sip::FrameError> {
 /// let mut f = StreamFramer::new(Limits::default());
-/// f.feed(b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n").unwrap();
+/// f.feed(b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n")?;
 /// assert_eq!(f.next_frame(), Ok(Some(Frame::Ping)));
 /// assert_eq!(f.next_frame(), Ok(None)); // header section not complete yet
-/// f.feed(b"\r\n").unwrap();
+/// f.feed(b"\r\n")?;
 /// assert!(matches!(f.next_frame(), Ok(Some(Frame::Message(_)))));
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// Any error is fatal for the connection (a stream cannot be resynchronised): close it.

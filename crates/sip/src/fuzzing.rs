@@ -59,7 +59,7 @@ pub fn sdp(data: &[u8]) {
         return;
     };
     let text = sdp.to_string();
-    let again = SessionDescription::parse(text.as_bytes()).expect("own output parses");
+    let again = SessionDescription::parse(text.as_bytes()).expect("own output parses"); // ok: fuzz oracle, a panic is the finding
     assert_eq!(again.to_string(), text, "re-serialisation not byte-exact");
     let _ = sdp.media_info();
     let ports: Vec<MediaPorts> = (0..sdp.media.len())
@@ -70,14 +70,14 @@ pub fn sdp(data: &[u8]) {
         .collect();
     let out = sdp
         .rewrite(&Rewrite {
-            address: "203.0.113.9".parse().expect("literal"),
+            address: "203.0.113.9".parse().expect("literal"), // ok: constant
             ports: &ports,
             username: "-",
             sess_id: 1,
             sess_version: 1,
         })
-        .expect("port count matches");
+        .expect("port count matches"); // ok: fuzz oracle
     let out_text = out.to_string();
-    let reparsed = SessionDescription::parse(out_text.as_bytes()).expect("rewrite parses");
+    let reparsed = SessionDescription::parse(out_text.as_bytes()).expect("rewrite parses"); // ok: fuzz oracle
     assert_eq!(reparsed.to_string(), out_text);
 }
