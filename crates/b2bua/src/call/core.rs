@@ -18,6 +18,11 @@ use super::headers::{
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+mod trunks;
+
+pub use self::trunks::TrunkDownReason;
+use self::trunks::TrunkState;
+
 use crate::{
     Advertised, B2buaConfig, CallHandle, Flow, Incoming, MediaAllocator, MessageError, Outside,
     Side, TransactionId, TransactionLayer, Transmit, TransportKind, TuEvent,
@@ -62,6 +67,36 @@ pub enum B2buaEvent {
         flow: Flow,
         /// Request method, or `None` for a response.
         method: Option<Method>,
+    },
+    /// Trunk `trunk` answered an OPTIONS keep-alive after being down (or for the first
+    /// time).
+    TrunkUp {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+    },
+    /// Trunk `trunk` stopped answering OPTIONS keep-alives (or never answered the first).
+    TrunkDown {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+        /// What happened to the keep-alive.
+        reason: TrunkDownReason,
+    },
+    /// Trunk `trunk`'s account is registered with the provider for `expires` seconds
+    /// (refreshed at half of it).
+    TrunkRegistered {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+        /// The expiry the provider granted, in seconds.
+        expires: u32,
+    },
+    /// A REGISTER of trunk `trunk` failed; it is retried with a backoff (30 s doubling
+    /// to 30 min).
+    TrunkRegistrationFailed {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+        /// The final status (after a digest retry), 408 for no answer, 503 for a
+        /// transport error.
+        status: u16,
     },
 }
 
@@ -120,6 +155,14 @@ enum TxCtx {
     },
     /// A request we originated (BYE, CANCEL): only auth challenges matter.
     Own { request: Request, auth_tried: bool },
+    /// An OPTIONS keep-alive to a trunk.
+    KeepAlive { trunk: usize },
+    /// A REGISTER of a trunk's account.
+    Register {
+        trunk: usize,
+        request: Request,
+        auth_tried: bool,
+    },
     /// A server transaction already answered locally.
     Done,
 }
@@ -179,6 +222,8 @@ pub struct B2bua {
     timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
     events: VecDeque<B2buaEvent>,
     counters: Counters,
+    /// Keep-alive and registration state, per trunk (same index as the config).
+    trunk_state: Vec<TrunkState>,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -228,7 +273,13 @@ impl B2bua {
     pub fn new(config: B2buaConfig, media: Box<dyn MediaAllocator + Send>) -> Self {
         let mut layer_config = config.transactions.clone();
         layer_config.set_branch_secret(config.secret ^ 0x5bd1_e995);
+        let trunk_state = config
+            .trunks
+            .iter()
+            .map(|_| TrunkState::default())
+            .collect();
         Self {
+            trunk_state,
             layer: TransactionLayer::new(layer_config),
             ids: Ids::new(config.secret),
             config,
@@ -251,10 +302,12 @@ impl B2bua {
     }
 
     /// The trunk's transport flow changed (a new TLS connection): new calls use it.
-    /// Existing dialogs stay pinned to the flow they were set up on.
-    pub fn set_trunk_flow(&mut self, trunk: usize, flow: Flow) {
+    /// Existing dialogs stay pinned to the flow they were set up on. A registered trunk
+    /// re-registers over the new flow at once, and a trunk not known to be up is probed.
+    pub fn set_trunk_flow(&mut self, now: Instant, trunk: usize, flow: Flow) {
         if let Some(t) = self.config.trunks.get_mut(trunk) {
             t.flow = flow;
+            self.trunk_flow_changed(now, trunk);
         }
     }
 
@@ -296,7 +349,11 @@ impl B2bua {
             }
             self.timers.pop();
         }
-        let ours = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let calls = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let ours = match (calls, self.trunk_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (ours, self.layer.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -413,6 +470,8 @@ impl B2bua {
             }
             self.drain(now, None);
         }
+        self.trunk_timers(now);
+        self.drain(now, None);
     }
 
     // ---- plumbing -------------------------------------------------------------------
@@ -655,8 +714,9 @@ impl B2bua {
             }
             TuEvent::Response { id, response } => self.on_response(now, id, response),
             TuEvent::StrayResponse { .. } => self.counters.stray_responses += 1,
-            TuEvent::Timeout { id, .. } | TuEvent::TransportError { id } => {
-                self.on_failure(now, id);
+            TuEvent::Timeout { id, .. } => self.on_failure(now, id, TrunkDownReason::Timeout),
+            TuEvent::TransportError { id } => {
+                self.on_failure(now, id, TrunkDownReason::TransportError);
             }
             TuEvent::Terminated { id } => self.on_terminated(id),
         }
@@ -664,6 +724,9 @@ impl B2bua {
 
     fn on_terminated(&mut self, id: TransactionId) {
         let ctx = self.txs.remove(&id);
+        if matches!(ctx, Some(TxCtx::KeepAlive { .. } | TxCtx::Register { .. })) {
+            self.trunk_tx_terminated(id);
+        }
         if let Some(branch) = self.pin_of.remove(&id)
             && self.pins.get(&branch).is_some_and(|p| p.tx == id)
         {
@@ -1245,8 +1308,22 @@ impl B2bua {
     }
 
     /// A client transaction failed (timeout, transport error).
-    fn on_failure(&mut self, now: Instant, id: TransactionId) {
+    fn on_failure(&mut self, now: Instant, id: TransactionId, reason: TrunkDownReason) {
         match self.txs.get(&id) {
+            Some(TxCtx::KeepAlive { trunk }) => {
+                let trunk = *trunk;
+                self.on_keepalive_failure(trunk, id, reason);
+            }
+            Some(TxCtx::Register { trunk, .. }) => {
+                let trunk = *trunk;
+                if self.is_current_register(trunk, id) {
+                    let status = match reason {
+                        TrunkDownReason::Timeout => 408,
+                        TrunkDownReason::TransportError => 503,
+                    };
+                    self.register_failed(now, trunk, status);
+                }
+            }
             Some(TxCtx::InviteOut(h)) => {
                 let h = *h;
                 let Some(call) = self.calls.get_mut(&h) else {
@@ -1290,6 +1367,14 @@ impl B2bua {
                 self.on_invite_response(now, id, h, response);
             }
             Some(TxCtx::RelayOut { .. }) => self.on_relay_response(now, id, response),
+            Some(TxCtx::KeepAlive { trunk }) => {
+                let trunk = *trunk;
+                self.on_keepalive_response(trunk, id, code);
+            }
+            Some(TxCtx::Register { trunk, .. }) => {
+                let trunk = *trunk;
+                self.on_register_response(now, trunk, id, &response);
+            }
             _ => {}
         }
     }
@@ -1311,7 +1396,16 @@ impl B2bua {
         else {
             return false;
         };
+        let mut register = None;
         let (request, call, leg) = match self.txs.get(&id) {
+            Some(TxCtx::Register {
+                trunk,
+                request,
+                auth_tried: false,
+            }) => {
+                register = Some(*trunk);
+                (request.clone(), None, Leg::B)
+            }
             Some(TxCtx::InviteOut(h)) => match self.calls.get(h) {
                 Some(c) => match &c.outgoing {
                     Some(o) if o.tx == id && !o.auth_tried => (o.request.clone(), Some(*h), Leg::B),
@@ -1363,7 +1457,10 @@ impl B2bua {
                 d.local_cseq += 1;
                 d.local_cseq
             }
-            None => hdr::cseq_of(&retry.headers).unwrap_or(1) + 1,
+            None => match register.and_then(|t| self.next_register_cseq(t)) {
+                Some(n) => n,
+                None => hdr::cseq_of(&retry.headers).unwrap_or(1) + 1,
+            },
         };
         let branch = self.layer.new_branch();
         let Some(adv) = self.advertised(pin.side).map(Advertised::host_port) else {
@@ -1397,6 +1494,11 @@ impl B2bua {
                 answered: false,
             },
             Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
+            Some(TxCtx::Register { trunk, .. }) => TxCtx::Register {
+                trunk,
+                request: retry.clone(),
+                auth_tried: true,
+            },
             _ => TxCtx::Own {
                 request: retry.clone(),
                 auth_tried: true,
@@ -1407,6 +1509,9 @@ impl B2bua {
             return false;
         };
         self.counters.auth_retries += 1;
+        if let Some(t) = register {
+            self.register_retried(t, new_id);
+        }
         if let Some(h) = call
             && let Some(c) = self.calls.get_mut(&h)
             && let Some(o) = c.outgoing.as_mut()

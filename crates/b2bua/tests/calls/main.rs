@@ -6,3 +6,4 @@ mod inbound;
 mod leaks;
 mod outbound;
 mod pinning;
+mod trunks;

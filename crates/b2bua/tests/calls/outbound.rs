@@ -290,7 +290,7 @@ fn delayed_offer_ack_carries_the_answer_to_the_trunk() {
 }
 
 /// A small MD5 (RFC 1321) so the digest check does not reuse the crate's dependency.
-fn md5_ref(input: &[u8]) -> u128 {
+pub(crate) fn md5_ref(input: &[u8]) -> u128 {
     let s: [u32; 64] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
         9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
