@@ -814,6 +814,17 @@ impl B2bua {
             return self.refuse(now, id, &request, 403);
         }
         let callee = match request.uri.user() {
+            // A registered trunk sends calls to the Contact we registered, whose user is
+            // the account name: the number dialled is in To then.
+            Some(u) if self.is_registered_account(side, u) => {
+                match request.headers.iter().find_map(|h| match h {
+                    Header::To(t) => hdr::identity_of(t.value()).map(|(_, user)| user),
+                    _ => None,
+                }) {
+                    Some(u) if hdr::is_safe_user(&u) => u,
+                    _ => return self.refuse(now, id, &request, 404),
+                }
+            }
             Some(u) if hdr::is_safe_user(u) => u.to_owned(),
             _ => return self.refuse(now, id, &request, 404),
         };

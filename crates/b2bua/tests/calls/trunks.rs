@@ -345,3 +345,30 @@ fn an_unanswered_register_fails_with_408_and_a_new_connection_re_registers() {
     let again = only_request(h.take(), "REGISTER");
     assert_eq!(again.at_ms, 33_000);
 }
+
+#[test]
+fn a_call_to_the_registered_contact_goes_to_the_number_in_to() {
+    let invite = trunk_invite().replacen(
+        "INVITE sip:+4930123456@sbc.example.com:5061;transport=tls",
+        "INVITE sip:acct-1001@sbc.example.com:5061;transport=tls",
+        1,
+    );
+    // Registering: the account name in the Request-URI means "look at To".
+    let mut h = Harness::with_config(config_with(None, Some(3600)));
+    h.start();
+    h.take();
+    h.trunk_sends(&invite);
+    let to_pbx = h.take_to(PBX_FLOW);
+    assert_eq!(
+        to_pbx[0].request().uri.to_string(),
+        "sip:+4930123456@pbx.corp.example"
+    );
+    // Not registering: the Request-URI user is the callee, as always.
+    let mut h = Harness::new();
+    h.trunk_sends(&invite);
+    let to_pbx = h.take_to(PBX_FLOW);
+    assert_eq!(
+        to_pbx[0].request().uri.to_string(),
+        "sip:acct-1001@pbx.corp.example"
+    );
+}

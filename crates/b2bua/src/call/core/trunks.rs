@@ -119,6 +119,21 @@ impl B2bua {
             .and_then(|r| r.registered)
     }
 
+    /// Whether `user` (a Request-URI user from `side`) is the account name a trunk that
+    /// registers put in its Contact.
+    pub(super) fn is_registered_account(&self, side: Side, user: &str) -> bool {
+        let Side::Outside(crate::Outside::Trunk(i)) = side else {
+            return false;
+        };
+        self.trunk_state.get(i).is_some_and(|s| s.reg.is_some())
+            && self
+                .config
+                .trunks
+                .get(i)
+                .and_then(|t| t.credentials.as_ref())
+                .is_some_and(|c| c.username == user)
+    }
+
     /// The earliest keep-alive or registration deadline.
     pub(super) fn trunk_deadline(&self) -> Option<Instant> {
         self.trunk_state
