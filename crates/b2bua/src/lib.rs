@@ -29,12 +29,13 @@
 //!
 //! What it does **not** do: no sockets, no clock (time is the `now` argument), no
 //! threads, no randomness (a secret in the config seeds every identifier); no DNS or
-//! RFC 3263 failover; no PRACK/100rel (`100rel` is stripped from Supported, and a
-//! Require of it gets 420), no REFER/transfer, no registration relay for tunnel peers,
-//! no session-timer refreshes
-//! of its own, no dial policy (the `guard` crate decides before a message gets here).
-//! Responses go back on the flow the request came in on; the transport decides what
-//! that means (§18.2.2 `received`/`rport`).
+//! RFC 3263 failover; 100rel only towards the callee (offered with an offer of ours; the
+//! callee's reliable provisionals are PRACKed and relayed unreliably, their answer
+//! repeated in the 2xx), so a caller's `Require: 100rel` gets 420 and no reliable
+//! provisional is ever sent; no REFER/transfer, no registration relay for tunnel peers,
+//! no session-timer refreshes of its own, no dial policy (the `guard` crate decides
+//! before a message gets here). Responses go back on the flow the request came in on;
+//! the transport decides what that means (§18.2.2 `received`/`rport`).
 #![warn(missing_docs)]
 
 mod build;

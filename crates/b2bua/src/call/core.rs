@@ -923,6 +923,18 @@ impl B2bua {
         if !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case("Allow")) {
             extra.push(("Allow".into(), RELAYED_METHODS.join(", ")));
         }
+        if body.is_some() {
+            // Reliable provisionals are terminated on this leg (we PRACK them). Only
+            // with an offer of ours: an offer in a reliable provisional would need an
+            // answer in the PRACK, which only the caller could give.
+            match extra
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case("Supported"))
+            {
+                Some((_, v)) => v.push_str(", 100rel"),
+                None => extra.push(("Supported".into(), "100rel".into())),
+            }
+        }
         let uri = format!("sip:{callee}@{callee_host}");
         let o = Outgoing {
             method: "INVITE",
@@ -952,6 +964,8 @@ impl B2bua {
                 provisional: false,
                 auth_tried: false,
                 cancel_pending: false,
+                last_rseq: None,
+                early_answer: None,
             });
             call.ring_deadline = Some(ring);
             for (leg, d) in [Leg::A, Leg::B].into_iter().zip(&call.legs) {
@@ -1239,6 +1253,36 @@ impl B2bua {
             body: None,
         };
         if let Some((req, branch)) = self.with_dialog(handle, leg, |me, d| me.build_request(d, &o))
+        {
+            let ctx = TxCtx::Own {
+                request: req.clone(),
+                auth_tried: false,
+            };
+            self.send_client(now, req, branch, side, flow, ctx);
+        }
+    }
+
+    /// PRACK on leg B for the reliable provisional `rseq` to the INVITE with
+    /// `invite_cseq` (RFC 3262 §7.2), in the early dialog that provisional set up.
+    fn send_prack(&mut self, now: Instant, handle: CallHandle, rseq: u32, invite_cseq: u32) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let d = call.leg_mut(Leg::B);
+        d.local_cseq += 1;
+        let (cseq, uri, side, flow) = (d.local_cseq, d.remote_target.clone(), d.side, d.flow);
+        let extra = [("RAck".to_owned(), format!("{rseq} {invite_cseq} INVITE"))];
+        let o = Outgoing {
+            method: "PRACK",
+            uri: &uri,
+            cseq,
+            max_forwards: 70,
+            contact: false,
+            extra: &extra,
+            body: None,
+        };
+        if let Some((req, branch)) =
+            self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o))
         {
             let ctx = TxCtx::Own {
                 request: req.clone(),
@@ -1567,6 +1611,18 @@ impl B2bua {
             if call.state == CallState::Cancelling {
                 return;
             }
+            let rseq = hdr::reliable_rseq(&response.headers);
+            if let Some(n) = rseq
+                && let Some(o) = call.outgoing.as_mut()
+            {
+                if o.last_rseq
+                    .as_ref()
+                    .is_some_and(|(tag, last)| *tag == to_tag && n <= *last)
+                {
+                    return; // a retransmission: PRACKed and relayed already
+                }
+                o.last_rseq = Some((to_tag.clone(), n));
+            }
             call.state = CallState::Early;
             let b = call.leg_mut(Leg::B);
             if to_tag.is_some() {
@@ -1575,11 +1631,31 @@ impl B2bua {
             if let Some(t) = hdr::contact_uri(&response.headers) {
                 b.remote_target = t;
             }
+            if rseq.is_some() {
+                // The early dialog's route set, for the PRACK (RFC 3261 §12.1.2).
+                let mut rr = hdr::record_routes(&response.headers);
+                rr.reverse();
+                b.route_set = rr;
+            }
             // Early media; an SDP we cannot use is dropped from the provisional.
             let body = self
                 .relay_body(handle, &response.headers, &response.body, Leg::B, Leg::A)
                 .ok()
                 .flatten();
+            if let Some(n) = rseq {
+                let invite_cseq = hdr::cseq_of(&response.headers).unwrap_or(1);
+                self.send_prack(now, handle, n, invite_cseq);
+                if let Some(o) = self
+                    .calls
+                    .get_mut(&handle)
+                    .and_then(|c| c.outgoing.as_mut())
+                    && !o.request.body.is_empty()
+                    && body.is_some()
+                {
+                    o.early_answer.clone_from(&body);
+                }
+            }
+            // Relayed unreliably: the caller's leg never uses 100rel.
             self.relay_to_caller(now, handle, code, &response, body);
             return;
         }
@@ -1635,6 +1711,15 @@ impl B2bua {
                 }
                 self.end_call(handle, 502);
                 return;
+            };
+            let body = match body {
+                // The answer came in a reliable provisional (RFC 3262 §5): repeat it.
+                None if had_offer => self
+                    .calls
+                    .get_mut(&handle)
+                    .and_then(|c| c.outgoing.as_mut())
+                    .and_then(|o| o.early_answer.take()),
+                b => b,
             };
             let deferred = !had_offer && body.is_some();
             if !deferred {

@@ -6,4 +6,5 @@ mod inbound;
 mod leaks;
 mod outbound;
 mod pinning;
+mod prack;
 mod trunks;

@@ -90,7 +90,8 @@ fn outbound_invite_goes_to_the_trunk_host_with_our_public_identity() {
     assert!(inv.header("Remote-Party-ID").is_none());
     assert!(inv.header("X-Pbx-Account").is_none());
     assert!(inv.header("User-Agent").is_none());
-    assert_eq!(inv.header("Supported").as_deref(), Some("timer"));
+    // replaces is dropped; 100rel is ours (we PRACK the trunk's reliable provisionals).
+    assert_eq!(inv.header("Supported").as_deref(), Some("timer, 100rel"));
     assert!(inv.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
 }
 
