@@ -346,6 +346,15 @@ impl Signalling {
             } else {
                 (&self.trunks, self.trunk_of(t.flow.remote))
             };
+            if id & UDP_NAMED != 0 && t.flow.transport != TransportKind::Udp {
+                // A TCP/TLS trunk before its first connection: its flow is a placeholder,
+                // and sending over UDP instead would leak what must go over TLS.
+                tracing::debug!(remote = %t.flow.remote, "no connection to the trunk yet; SIP message not sent");
+                if let Some(tx) = t.transaction {
+                    self.b2bua.handle_transport_error(Instant::now(), tx);
+                }
+                continue;
+            }
             let result = if id & UDP_NAMED != 0 || t.flow.transport == TransportKind::Udp {
                 transports
                     .send_to(trunk, t.flow.remote, bytes)

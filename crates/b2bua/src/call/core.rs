@@ -302,8 +302,9 @@ impl B2bua {
     }
 
     /// The trunk's transport flow changed (a new TLS connection): new calls use it.
-    /// Existing dialogs stay pinned to the flow they were set up on. A registered trunk
-    /// re-registers over the new flow at once, and a trunk not known to be up is probed.
+    /// Existing dialogs stay pinned to the flow they were set up on. A trunk that
+    /// registers re-registers over the new flow at once, and one not known to be up is
+    /// probed (drain [`Self::poll_transmit`] after).
     pub fn set_trunk_flow(&mut self, now: Instant, trunk: usize, flow: Flow) {
         if let Some(t) = self.config.trunks.get_mut(trunk) {
             t.flow = flow;

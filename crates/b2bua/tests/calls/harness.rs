@@ -249,6 +249,12 @@ impl Harness {
         self.collect();
     }
 
+    /// The transport has a new connection to trunk 0.
+    pub(crate) fn set_trunk_flow(&mut self, flow: Flow) {
+        self.b2bua.set_trunk_flow(self.now, 0, flow);
+        self.collect();
+    }
+
     /// Reports a transport failure for transaction `tx`.
     pub(crate) fn transport_error(&mut self, tx: TransactionId) {
         self.b2bua.handle_transport_error(self.now, tx);

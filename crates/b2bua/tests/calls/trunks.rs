@@ -136,9 +136,7 @@ fn a_transport_error_marks_the_trunk_down_at_once() {
     // Still probed at the interval; a reconnection probes at once.
     h.advance(Duration::from_secs(5));
     assert!(h.take().is_empty());
-    let now = h.now;
-    h.b2bua.set_trunk_flow(now, 0, trunk_flow());
-    h.advance(Duration::ZERO);
+    h.set_trunk_flow(trunk_flow());
     let probe = only_request(h.take(), "OPTIONS");
     assert_eq!(probe.at_ms, 5_000);
 }
@@ -339,9 +337,7 @@ fn an_unanswered_register_fails_with_408_and_a_new_connection_re_registers() {
     );
     // The connection is re-established: register over it without waiting the backoff.
     h.advance(Duration::from_secs(1));
-    let now = h.now;
-    h.b2bua.set_trunk_flow(now, 0, trunk_flow());
-    h.advance(Duration::ZERO);
+    h.set_trunk_flow(trunk_flow());
     let again = only_request(h.take(), "REGISTER");
     assert_eq!(again.at_ms, 33_000);
 }
@@ -371,4 +367,42 @@ fn a_call_to_the_registered_contact_goes_to_the_number_in_to() {
         to_pbx[0].request().uri.to_string(),
         "sip:acct-1001@pbx.corp.example"
     );
+}
+
+#[test]
+fn a_new_connection_abandons_what_is_outstanding_on_the_old_one() {
+    let mut h = Harness::with_config(config_with(Some(30), Some(3600)));
+    h.start();
+    let old = h.take();
+    assert_eq!(old.len(), 2, "OPTIONS and REGISTER: {old:#?}");
+    h.advance(Duration::from_secs(2));
+    let new_flow = drawbridge_b2bua::Flow::new(
+        21,
+        trunk_flow().remote,
+        drawbridge_b2bua::TransportKind::Tls,
+    );
+    h.set_trunk_flow(new_flow);
+    let sent = h.take();
+    let methods: Vec<_> = sent.iter().filter_map(Sent::method).collect();
+    assert_eq!(methods, vec!["OPTIONS".to_owned(), "REGISTER".to_owned()]);
+    assert!(sent.iter().all(|s| s.flow.id.0 == 21), "{sent:#?}");
+    // The old ones time out without a word; the new ones decide.
+    h.advance(Duration::from_secs(31));
+    assert!(trunk_events(&mut h).is_empty(), "{:?}", h.events);
+    let ok = |s: &Sent| trunk_response(&s.request(), 200, "", "");
+    h.deliver(&ok(&sent[0]), new_flow, drawbridge_b2bua::Side::trunk(0));
+    h.deliver(&ok(&sent[1]), new_flow, drawbridge_b2bua::Side::trunk(0));
+    assert_eq!(
+        trunk_events(&mut h),
+        vec![
+            B2buaEvent::TrunkUp { trunk: 0 },
+            B2buaEvent::TrunkRegistered {
+                trunk: 0,
+                expires: 3600
+            }
+        ]
+    );
+    // A late answer to the abandoned REGISTER changes nothing.
+    h.trunk_sends(&ok(&old[1]));
+    assert!(trunk_events(&mut h).is_empty());
 }

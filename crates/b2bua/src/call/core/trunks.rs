@@ -144,20 +144,22 @@ impl B2bua {
     }
 
     /// A new flow to trunk `trunk`: re-register over it at once (a provider routes calls
-    /// to the connection that registered last) and probe it if it was not known up.
+    /// to the connection that registered last) and probe it unless it is known up. What
+    /// is still outstanding on the old flow is abandoned: its outcome no longer counts.
     pub(super) fn trunk_flow_changed(&mut self, now: Instant, trunk: usize) {
         let Some(st) = self.trunk_state.get_mut(trunk) else {
             return;
         };
-        if st.options_due.is_some() && st.options_tx.is_none() && st.up != Some(true) {
+        if st.options_due.is_some() && (st.options_tx.is_some() || st.up != Some(true)) {
+            st.options_tx = None;
             st.options_due = Some(now);
         }
-        if let Some(r) = st.reg.as_mut()
-            && r.tx.is_none()
-            && r.due.is_some()
-        {
+        if let Some(r) = st.reg.as_mut() {
+            r.tx = None;
             r.due = Some(now);
         }
+        self.trunk_timers(now);
+        self.drain(now, None);
     }
 
     /// Sends what is due at `now`.
@@ -265,13 +267,8 @@ impl B2bua {
     /// A response to an OPTIONS keep-alive: any final one means the trunk is alive
     /// (even 4xx/5xx: something answered on that flow).
     pub(super) fn on_keepalive_response(&mut self, trunk: usize, id: TransactionId, code: u16) {
-        if code < 200 {
+        if code < 200 || !self.take_options_tx(trunk, id) {
             return;
-        }
-        if let Some(st) = self.trunk_state.get_mut(trunk)
-            && st.options_tx == Some(id)
-        {
-            st.options_tx = None;
         }
         self.set_trunk_up(trunk, true, TrunkDownReason::Timeout);
     }
@@ -283,12 +280,20 @@ impl B2bua {
         id: TransactionId,
         reason: TrunkDownReason,
     ) {
-        if let Some(st) = self.trunk_state.get_mut(trunk)
-            && st.options_tx == Some(id)
-        {
-            st.options_tx = None;
+        if self.take_options_tx(trunk, id) {
+            self.set_trunk_up(trunk, false, reason);
         }
-        self.set_trunk_up(trunk, false, reason);
+    }
+
+    /// Whether `id` is trunk `trunk`'s current keep-alive; if so it is finished.
+    fn take_options_tx(&mut self, trunk: usize, id: TransactionId) -> bool {
+        match self.trunk_state.get_mut(trunk) {
+            Some(st) if st.options_tx == Some(id) => {
+                st.options_tx = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A keep-alive or REGISTER transaction ended (after its response or failure).
