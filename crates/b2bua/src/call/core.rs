@@ -153,8 +153,13 @@ enum TxCtx {
         had_offer: bool,
         answered: bool,
     },
-    /// A request we originated (BYE, CANCEL): only auth challenges matter.
-    Own { request: Request, auth_tried: bool },
+    /// A request we originated (BYE, CANCEL, PRACK): only auth challenges matter.
+    /// `dialog` is the leg it was sent in, whose CSeq a digest retry takes the next of.
+    Own {
+        request: Request,
+        auth_tried: bool,
+        dialog: Option<(CallHandle, Leg)>,
+    },
     /// An OPTIONS keep-alive to a trunk.
     KeepAlive { trunk: usize },
     /// A REGISTER of a trunk's account.
@@ -1065,6 +1070,7 @@ impl B2bua {
                 TxCtx::Own {
                     request: cancel,
                     auth_tried: true,
+                    dialog: None,
                 },
             );
         }
@@ -1258,6 +1264,7 @@ impl B2bua {
             let ctx = TxCtx::Own {
                 request: req.clone(),
                 auth_tried: false,
+                dialog: Some((handle, leg)),
             };
             self.send_client(now, req, branch, side, flow, ctx);
         }
@@ -1288,6 +1295,7 @@ impl B2bua {
             let ctx = TxCtx::Own {
                 request: req.clone(),
                 auth_tried: false,
+                dialog: Some((handle, Leg::B)),
             };
             self.send_client(now, req, branch, side, flow, ctx);
         }
@@ -1479,7 +1487,12 @@ impl B2bua {
             Some(TxCtx::Own {
                 request,
                 auth_tried: false,
-            }) => (request.clone(), None, Leg::B),
+                dialog,
+            }) => (
+                request.clone(),
+                dialog.map(|(h, _)| h),
+                dialog.map_or(Leg::B, |(_, l)| l),
+            ),
             _ => return false,
         };
         let (challenge_name, answer_name) = if code_of(response) == 401 {
@@ -1558,6 +1571,7 @@ impl B2bua {
             _ => TxCtx::Own {
                 request: retry.clone(),
                 auth_tried: true,
+                dialog: None,
             },
         };
         let copy = retry.clone();
@@ -2023,6 +2037,7 @@ impl B2bua {
             let ctx = TxCtx::Own {
                 request: bye.clone(),
                 auth_tried: false,
+                dialog: None,
             };
             self.send_client(now, bye, branch, pin.side, pin.flow, ctx);
         }

@@ -177,3 +177,57 @@ fn inbound_reliable_180_from_the_pbx_is_pracked_on_the_lan() {
         assert!(!all.contains(secret), "{secret:?} leaked to the trunk");
     }
 }
+
+#[test]
+fn a_challenged_prack_is_retried_in_the_dialogs_cseq_space() {
+    let mut h = Harness::new();
+    h.pbx_sends(&pbx_invite(true));
+    let invite = h.take_to(TRUNK_FLOW).remove(0);
+    h.trunk_sends(&trunk_response(
+        &invite.request(),
+        183,
+        "Require: 100rel\r\nRSeq: 1\r\n",
+        &provider_sdp(),
+    ));
+    let prack = h.take_to(TRUNK_FLOW).remove(0);
+    assert_eq!(prack.header("CSeq").as_deref(), Some("2 PRACK"));
+    h.trunk_sends(&trunk_response(
+        &prack.request(),
+        407,
+        "Proxy-Authenticate: Digest realm=\"sip.provider.example\", nonce=\"pn\"\r\n",
+        "",
+    ));
+    let retry = h.take_to(TRUNK_FLOW).remove(0);
+    assert_eq!(retry.method().as_deref(), Some("PRACK"));
+    assert_eq!(retry.header("CSeq").as_deref(), Some("3 PRACK"));
+    assert!(retry.header("Proxy-Authorization").is_some());
+    h.trunk_sends(&trunk_response(&retry.request(), 200, "", ""));
+    h.trunk_sends(&trunk_response(&invite.request(), 200, "", ""));
+    let ok = h
+        .take()
+        .into_iter()
+        .find(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(200))
+        .expect("200 to the PBX");
+    h.pbx_sends(&ack_for(
+        &ok.text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
+        31,
+        "",
+    ));
+    // The PBX hangs up: the BYE on the trunk leg comes after the retried PRACK's CSeq.
+    h.pbx_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
+        &ok.text(),
+        false,
+        "",
+        32,
+        "",
+    ));
+    let bye = h
+        .take_to(TRUNK_FLOW)
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("BYE"))
+        .expect("BYE to the trunk");
+    assert_eq!(bye.header("CSeq").as_deref(), Some("4 BYE"));
+}
