@@ -136,6 +136,10 @@ pub(crate) fn b2bua_config(
                     host: public_host.clone(),
                     port: listen.map_or(5061, |a| a.port()),
                 },
+                options_interval: (t.options_interval_secs > 0)
+                    .then(|| std::time::Duration::from_secs(u64::from(t.options_interval_secs))),
+                // One hour, refreshed at half what the provider grants.
+                register_expires: t.register.then_some(3600),
             }
         })
         .collect();
@@ -184,6 +188,9 @@ impl Signalling {
         mut trunk_flows: mpsc::Receiver<TrunkFlow>,
     ) {
         let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        // First OPTIONS keep-alives and REGISTERs of the trunks.
+        self.b2bua.start(Instant::now());
+        self.flush().await;
         loop {
             let wake = self
                 .b2bua
@@ -194,7 +201,7 @@ impl Signalling {
                 Some(m) = from_lan.recv() => self.handle_pbx(m).await,
                 Some(t) = trunk_flows.recv() => {
                     tracing::info!(trunk = t.trunk, remote = %t.flow.remote, "trunk connection up; calls to it use it");
-                    self.b2bua.set_trunk_flow(t.trunk, Flow {
+                    self.b2bua.set_trunk_flow(Instant::now(), t.trunk, Flow {
                         id: FlowId(t.flow.id.0 & ID_MASK),
                         remote: t.flow.remote,
                         transport: kind(t.flow.transport),
@@ -339,6 +346,15 @@ impl Signalling {
             } else {
                 (&self.trunks, self.trunk_of(t.flow.remote))
             };
+            if id & UDP_NAMED != 0 && t.flow.transport != TransportKind::Udp {
+                // A TCP/TLS trunk before its first connection: its flow is a placeholder,
+                // and sending over UDP instead would leak what must go over TLS.
+                tracing::debug!(remote = %t.flow.remote, "no connection to the trunk yet; SIP message not sent");
+                if let Some(tx) = t.transaction {
+                    self.b2bua.handle_transport_error(Instant::now(), tx);
+                }
+                continue;
+            }
             let result = if id & UDP_NAMED != 0 || t.flow.transport == TransportKind::Udp {
                 transports
                     .send_to(trunk, t.flow.remote, bytes)
@@ -374,10 +390,30 @@ impl Signalling {
                 B2buaEvent::Forged { side, flow, method } => {
                     tracing::warn!(?side, remote = %flow.remote, ?method, "in-dialog message from a source that is not the dialog's: dropped");
                 }
+                B2buaEvent::TrunkUp { trunk } => {
+                    tracing::info!(trunk = %self.trunk_name(trunk), "trunk answers OPTIONS: up");
+                }
+                B2buaEvent::TrunkDown { trunk, reason } => {
+                    tracing::warn!(trunk = %self.trunk_name(trunk), reason = reason.as_str(), "trunk does not answer OPTIONS: down");
+                }
+                B2buaEvent::TrunkRegistered { trunk, expires } => {
+                    tracing::info!(trunk = %self.trunk_name(trunk), expires_secs = expires, "trunk registered with the provider");
+                }
+                B2buaEvent::TrunkRegistrationFailed { trunk, status } => {
+                    tracing::warn!(trunk = %self.trunk_name(trunk), status, "trunk registration failed; retrying later");
+                }
                 other => tracing::debug!(event = ?other, "b2bua event"),
             }
         }
         self.log_security_events();
+    }
+
+    fn trunk_name(&self, trunk: usize) -> &str {
+        self.b2bua
+            .config()
+            .trunks
+            .get(trunk)
+            .map_or("?", |t| t.name.as_str())
     }
 
     fn trunk_of(&self, remote: SocketAddr) -> usize {
@@ -419,6 +455,31 @@ impl Signalling {
                 "# TYPE drawbridge_b2bua_{name} gauge\ndrawbridge_b2bua_{name} {v}\n"
             ));
         }
+        for (metric, state) in [
+            (
+                "trunk_up",
+                B2bua::trunk_up as fn(&B2bua, usize) -> Option<bool>,
+            ),
+            ("trunk_registered", B2bua::trunk_registered),
+        ] {
+            let known: Vec<(String, bool)> = self
+                .b2bua
+                .config()
+                .trunks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| state(&self.b2bua, i).map(|v| (label_value(&t.name), v)))
+                .collect();
+            if !known.is_empty() {
+                out.push_str(&format!("# TYPE drawbridge_{metric} gauge\n"));
+            }
+            for (name, v) in known {
+                out.push_str(&format!(
+                    "drawbridge_{metric}{{trunk=\"{name}\"}} {}\n",
+                    u8::from(v)
+                ));
+            }
+        }
         for (prefix, t) in [("sip", &self.trunks), ("lan_sip", &self.lan)] {
             for (name, v) in t.counters().snapshot().pairs() {
                 if name == "connections_open" {
@@ -452,6 +513,13 @@ impl Signalling {
             *m = out;
         }
     }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A connection to a trunk provider that requests to it now go over.

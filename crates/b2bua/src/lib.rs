@@ -14,7 +14,10 @@
 //! (deferred until a provisional, RFC 3261 §9.1), BYE, re-INVITE/UPDATE/INFO relay with
 //! SDP re-rewrite, 491 on glare, forked provisionals, a second fork's 2xx (ACK + BYE),
 //! 2xx retransmission until ACK (BYE both legs after 64*T1), ring timeout, Timer B (408),
-//! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once).
+//! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once). Per trunk, after
+//! [`B2bua::start`]: OPTIONS keep-alives ([`B2bua::trunk_up`], `TrunkUp`/`TrunkDown`
+//! events) and the optional REGISTER of the trunk account, refreshed at half the
+//! granted expiry ([`B2bua::trunk_registered`]).
 //!
 //! **Transaction layer**: takes parsed messages (from `drawbridge_sip::parse_message`),
 //! the TU's requests and responses, and `now`; it returns what to send ([`Transmit`]),
@@ -26,12 +29,13 @@
 //!
 //! What it does **not** do: no sockets, no clock (time is the `now` argument), no
 //! threads, no randomness (a secret in the config seeds every identifier); no DNS or
-//! RFC 3263 failover; no PRACK/100rel (`100rel` is stripped from Supported, and a
-//! Require of it gets 420), no REFER/transfer, no registration relay for tunnel peers,
-//! no trunk REGISTER, no OPTIONS keep-alive towards trunks, no session-timer refreshes
-//! of its own, no dial policy (the `guard` crate decides before a message gets here).
-//! Responses go back on the flow the request came in on; the transport decides what
-//! that means (§18.2.2 `received`/`rport`).
+//! RFC 3263 failover; 100rel only towards the callee (offered with an offer of ours; the
+//! callee's reliable provisionals are PRACKed and relayed unreliably, their answer
+//! repeated in the 2xx), so a caller's `Require: 100rel` gets 420 and no reliable
+//! provisional is ever sent; no REFER/transfer, no registration relay for tunnel peers,
+//! no session-timer refreshes of its own, no dial policy (the `guard` crate decides
+//! before a message gets here). Responses go back on the flow the request came in on;
+//! the transport decides what that means (§18.2.2 `received`/`rport`).
 #![warn(missing_docs)]
 
 mod build;
@@ -50,7 +54,7 @@ pub use build::cancel_for;
 pub use call::{
     Advertised, B2bua, B2buaConfig, B2buaEvent, CallHandle, Counters, Credentials, DEFAULT_ALLOWED,
     HandleError, Leg, MediaAllocator, MediaAnchor, MediaRefused, NEVER_CROSS, Outside, Pbx, PeerId,
-    Side, Trunk,
+    Side, Trunk, TrunkDownReason,
 };
 pub use error::{MessageError, SendError};
 pub use event::{Incoming, Transmit, TuEvent};

@@ -56,6 +56,13 @@ pub struct Trunk {
     pub credentials: Option<Credentials>,
     /// Our address as the trunk sees it (public name), for Via and Contact.
     pub advertised: Advertised,
+    /// Send an OPTIONS keep-alive to the trunk this often and track whether it answers
+    /// ([`crate::B2bua::trunk_up`]); `None` sends none.
+    pub options_interval: Option<Duration>,
+    /// Register the account in [`Trunk::credentials`] with the provider for this many
+    /// seconds (the `Expires` asked for; refreshed at half what the provider grants);
+    /// `None` registers nothing. Without credentials nothing is registered either.
+    pub register_expires: Option<u32>,
 }
 
 /// The internal PBX.

@@ -18,6 +18,11 @@ use super::headers::{
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+mod trunks;
+
+pub use self::trunks::TrunkDownReason;
+use self::trunks::TrunkState;
+
 use crate::{
     Advertised, B2buaConfig, CallHandle, Flow, Incoming, MediaAllocator, MessageError, Outside,
     Side, TransactionId, TransactionLayer, Transmit, TransportKind, TuEvent,
@@ -62,6 +67,36 @@ pub enum B2buaEvent {
         flow: Flow,
         /// Request method, or `None` for a response.
         method: Option<Method>,
+    },
+    /// Trunk `trunk` answered an OPTIONS keep-alive after being down (or for the first
+    /// time).
+    TrunkUp {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+    },
+    /// Trunk `trunk` stopped answering OPTIONS keep-alives (or never answered the first).
+    TrunkDown {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+        /// What happened to the keep-alive.
+        reason: TrunkDownReason,
+    },
+    /// Trunk `trunk`'s account is registered with the provider for `expires` seconds
+    /// (refreshed at half of it).
+    TrunkRegistered {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+        /// The expiry the provider granted, in seconds.
+        expires: u32,
+    },
+    /// A REGISTER of trunk `trunk` failed; it is retried with a backoff (30 s doubling
+    /// to 30 min).
+    TrunkRegistrationFailed {
+        /// Index in [`B2buaConfig::trunks`].
+        trunk: usize,
+        /// The final status (after a digest retry), 408 for no answer, 503 for a
+        /// transport error.
+        status: u16,
     },
 }
 
@@ -118,8 +153,21 @@ enum TxCtx {
         had_offer: bool,
         answered: bool,
     },
-    /// A request we originated (BYE, CANCEL): only auth challenges matter.
-    Own { request: Request, auth_tried: bool },
+    /// A request we originated (BYE, CANCEL, PRACK): only auth challenges matter.
+    /// `dialog` is the leg it was sent in, whose CSeq a digest retry takes the next of.
+    Own {
+        request: Request,
+        auth_tried: bool,
+        dialog: Option<(CallHandle, Leg)>,
+    },
+    /// An OPTIONS keep-alive to a trunk.
+    KeepAlive { trunk: usize },
+    /// A REGISTER of a trunk's account.
+    Register {
+        trunk: usize,
+        request: Request,
+        auth_tried: bool,
+    },
     /// A server transaction already answered locally.
     Done,
 }
@@ -179,6 +227,8 @@ pub struct B2bua {
     timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
     events: VecDeque<B2buaEvent>,
     counters: Counters,
+    /// Keep-alive and registration state, per trunk (same index as the config).
+    trunk_state: Vec<TrunkState>,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -228,7 +278,13 @@ impl B2bua {
     pub fn new(config: B2buaConfig, media: Box<dyn MediaAllocator + Send>) -> Self {
         let mut layer_config = config.transactions.clone();
         layer_config.set_branch_secret(config.secret ^ 0x5bd1_e995);
+        let trunk_state = config
+            .trunks
+            .iter()
+            .map(|_| TrunkState::default())
+            .collect();
         Self {
+            trunk_state,
             layer: TransactionLayer::new(layer_config),
             ids: Ids::new(config.secret),
             config,
@@ -251,10 +307,13 @@ impl B2bua {
     }
 
     /// The trunk's transport flow changed (a new TLS connection): new calls use it.
-    /// Existing dialogs stay pinned to the flow they were set up on.
-    pub fn set_trunk_flow(&mut self, trunk: usize, flow: Flow) {
+    /// Existing dialogs stay pinned to the flow they were set up on. A trunk that
+    /// registers re-registers over the new flow at once, and one not known to be up is
+    /// probed (drain [`Self::poll_transmit`] after).
+    pub fn set_trunk_flow(&mut self, now: Instant, trunk: usize, flow: Flow) {
         if let Some(t) = self.config.trunks.get_mut(trunk) {
             t.flow = flow;
+            self.trunk_flow_changed(now, trunk);
         }
     }
 
@@ -296,7 +355,11 @@ impl B2bua {
             }
             self.timers.pop();
         }
-        let ours = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let calls = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let ours = match (calls, self.trunk_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (ours, self.layer.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -413,6 +476,8 @@ impl B2bua {
             }
             self.drain(now, None);
         }
+        self.trunk_timers(now);
+        self.drain(now, None);
     }
 
     // ---- plumbing -------------------------------------------------------------------
@@ -655,8 +720,9 @@ impl B2bua {
             }
             TuEvent::Response { id, response } => self.on_response(now, id, response),
             TuEvent::StrayResponse { .. } => self.counters.stray_responses += 1,
-            TuEvent::Timeout { id, .. } | TuEvent::TransportError { id } => {
-                self.on_failure(now, id);
+            TuEvent::Timeout { id, .. } => self.on_failure(now, id, TrunkDownReason::Timeout),
+            TuEvent::TransportError { id } => {
+                self.on_failure(now, id, TrunkDownReason::TransportError);
             }
             TuEvent::Terminated { id } => self.on_terminated(id),
         }
@@ -664,6 +730,9 @@ impl B2bua {
 
     fn on_terminated(&mut self, id: TransactionId) {
         let ctx = self.txs.remove(&id);
+        if matches!(ctx, Some(TxCtx::KeepAlive { .. } | TxCtx::Register { .. })) {
+            self.trunk_tx_terminated(id);
+        }
         if let Some(branch) = self.pin_of.remove(&id)
             && self.pins.get(&branch).is_some_and(|p| p.tx == id)
         {
@@ -751,6 +820,17 @@ impl B2bua {
             return self.refuse(now, id, &request, 403);
         }
         let callee = match request.uri.user() {
+            // A registered trunk sends calls to the Contact we registered, whose user is
+            // the account name: the number dialled is in To then.
+            Some(u) if self.is_registered_account(side, u) => {
+                match request.headers.iter().find_map(|h| match h {
+                    Header::To(t) => hdr::identity_of(t.value()).map(|(_, user)| user),
+                    _ => None,
+                }) {
+                    Some(u) if hdr::is_safe_user(&u) => u,
+                    _ => return self.refuse(now, id, &request, 404),
+                }
+            }
             Some(u) if hdr::is_safe_user(u) => u.to_owned(),
             _ => return self.refuse(now, id, &request, 404),
         };
@@ -849,6 +929,18 @@ impl B2bua {
         if !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case("Allow")) {
             extra.push(("Allow".into(), RELAYED_METHODS.join(", ")));
         }
+        if body.is_some() {
+            // Reliable provisionals are terminated on this leg (we PRACK them). Only
+            // with an offer of ours: an offer in a reliable provisional would need an
+            // answer in the PRACK, which only the caller could give.
+            match extra
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case("Supported"))
+            {
+                Some((_, v)) => v.push_str(", 100rel"),
+                None => extra.push(("Supported".into(), "100rel".into())),
+            }
+        }
         let uri = format!("sip:{callee}@{callee_host}");
         let o = Outgoing {
             method: "INVITE",
@@ -878,6 +970,8 @@ impl B2bua {
                 provisional: false,
                 auth_tried: false,
                 cancel_pending: false,
+                last_rseq: None,
+                early_answer: None,
             });
             call.ring_deadline = Some(ring);
             for (leg, d) in [Leg::A, Leg::B].into_iter().zip(&call.legs) {
@@ -976,6 +1070,7 @@ impl B2bua {
                 TxCtx::Own {
                     request: cancel,
                     auth_tried: true,
+                    dialog: None,
                 },
             );
         }
@@ -1169,6 +1264,38 @@ impl B2bua {
             let ctx = TxCtx::Own {
                 request: req.clone(),
                 auth_tried: false,
+                dialog: Some((handle, leg)),
+            };
+            self.send_client(now, req, branch, side, flow, ctx);
+        }
+    }
+
+    /// PRACK on leg B for the reliable provisional `rseq` to the INVITE with
+    /// `invite_cseq` (RFC 3262 §7.2), in the early dialog that provisional set up.
+    fn send_prack(&mut self, now: Instant, handle: CallHandle, rseq: u32, invite_cseq: u32) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let d = call.leg_mut(Leg::B);
+        d.local_cseq += 1;
+        let (cseq, uri, side, flow) = (d.local_cseq, d.remote_target.clone(), d.side, d.flow);
+        let extra = [("RAck".to_owned(), format!("{rseq} {invite_cseq} INVITE"))];
+        let o = Outgoing {
+            method: "PRACK",
+            uri: &uri,
+            cseq,
+            max_forwards: 70,
+            contact: false,
+            extra: &extra,
+            body: None,
+        };
+        if let Some((req, branch)) =
+            self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o))
+        {
+            let ctx = TxCtx::Own {
+                request: req.clone(),
+                auth_tried: false,
+                dialog: Some((handle, Leg::B)),
             };
             self.send_client(now, req, branch, side, flow, ctx);
         }
@@ -1245,8 +1372,22 @@ impl B2bua {
     }
 
     /// A client transaction failed (timeout, transport error).
-    fn on_failure(&mut self, now: Instant, id: TransactionId) {
+    fn on_failure(&mut self, now: Instant, id: TransactionId, reason: TrunkDownReason) {
         match self.txs.get(&id) {
+            Some(TxCtx::KeepAlive { trunk }) => {
+                let trunk = *trunk;
+                self.on_keepalive_failure(trunk, id, reason);
+            }
+            Some(TxCtx::Register { trunk, .. }) => {
+                let trunk = *trunk;
+                if self.is_current_register(trunk, id) {
+                    let status = match reason {
+                        TrunkDownReason::Timeout => 408,
+                        TrunkDownReason::TransportError => 503,
+                    };
+                    self.register_failed(now, trunk, status);
+                }
+            }
             Some(TxCtx::InviteOut(h)) => {
                 let h = *h;
                 let Some(call) = self.calls.get_mut(&h) else {
@@ -1290,6 +1431,14 @@ impl B2bua {
                 self.on_invite_response(now, id, h, response);
             }
             Some(TxCtx::RelayOut { .. }) => self.on_relay_response(now, id, response),
+            Some(TxCtx::KeepAlive { trunk }) => {
+                let trunk = *trunk;
+                self.on_keepalive_response(trunk, id, code);
+            }
+            Some(TxCtx::Register { trunk, .. }) => {
+                let trunk = *trunk;
+                self.on_register_response(now, trunk, id, &response);
+            }
             _ => {}
         }
     }
@@ -1311,7 +1460,16 @@ impl B2bua {
         else {
             return false;
         };
+        let mut register = None;
         let (request, call, leg) = match self.txs.get(&id) {
+            Some(TxCtx::Register {
+                trunk,
+                request,
+                auth_tried: false,
+            }) => {
+                register = Some(*trunk);
+                (request.clone(), None, Leg::B)
+            }
             Some(TxCtx::InviteOut(h)) => match self.calls.get(h) {
                 Some(c) => match &c.outgoing {
                     Some(o) if o.tx == id && !o.auth_tried => (o.request.clone(), Some(*h), Leg::B),
@@ -1329,7 +1487,12 @@ impl B2bua {
             Some(TxCtx::Own {
                 request,
                 auth_tried: false,
-            }) => (request.clone(), None, Leg::B),
+                dialog,
+            }) => (
+                request.clone(),
+                dialog.map(|(h, _)| h),
+                dialog.map_or(Leg::B, |(_, l)| l),
+            ),
             _ => return false,
         };
         let (challenge_name, answer_name) = if code_of(response) == 401 {
@@ -1363,7 +1526,10 @@ impl B2bua {
                 d.local_cseq += 1;
                 d.local_cseq
             }
-            None => hdr::cseq_of(&retry.headers).unwrap_or(1) + 1,
+            None => match register.and_then(|t| self.next_register_cseq(t)) {
+                Some(n) => n,
+                None => hdr::cseq_of(&retry.headers).unwrap_or(1) + 1,
+            },
         };
         let branch = self.layer.new_branch();
         let Some(adv) = self.advertised(pin.side).map(Advertised::host_port) else {
@@ -1397,9 +1563,15 @@ impl B2bua {
                 answered: false,
             },
             Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
+            Some(TxCtx::Register { trunk, .. }) => TxCtx::Register {
+                trunk,
+                request: retry.clone(),
+                auth_tried: true,
+            },
             _ => TxCtx::Own {
                 request: retry.clone(),
                 auth_tried: true,
+                dialog: None,
             },
         };
         let copy = retry.clone();
@@ -1407,6 +1579,9 @@ impl B2bua {
             return false;
         };
         self.counters.auth_retries += 1;
+        if let Some(t) = register {
+            self.register_retried(t, new_id);
+        }
         if let Some(h) = call
             && let Some(c) = self.calls.get_mut(&h)
             && let Some(o) = c.outgoing.as_mut()
@@ -1451,6 +1626,18 @@ impl B2bua {
             if call.state == CallState::Cancelling {
                 return;
             }
+            let rseq = hdr::reliable_rseq(&response.headers);
+            if let Some(n) = rseq
+                && let Some(o) = call.outgoing.as_mut()
+            {
+                if o.last_rseq
+                    .as_ref()
+                    .is_some_and(|(tag, last)| *tag == to_tag && n <= *last)
+                {
+                    return; // a retransmission: PRACKed and relayed already
+                }
+                o.last_rseq = Some((to_tag.clone(), n));
+            }
             call.state = CallState::Early;
             let b = call.leg_mut(Leg::B);
             if to_tag.is_some() {
@@ -1459,11 +1646,31 @@ impl B2bua {
             if let Some(t) = hdr::contact_uri(&response.headers) {
                 b.remote_target = t;
             }
+            if rseq.is_some() {
+                // The early dialog's route set, for the PRACK (RFC 3261 §12.1.2).
+                let mut rr = hdr::record_routes(&response.headers);
+                rr.reverse();
+                b.route_set = rr;
+            }
             // Early media; an SDP we cannot use is dropped from the provisional.
             let body = self
                 .relay_body(handle, &response.headers, &response.body, Leg::B, Leg::A)
                 .ok()
                 .flatten();
+            if let Some(n) = rseq {
+                let invite_cseq = hdr::cseq_of(&response.headers).unwrap_or(1);
+                self.send_prack(now, handle, n, invite_cseq);
+                if let Some(o) = self
+                    .calls
+                    .get_mut(&handle)
+                    .and_then(|c| c.outgoing.as_mut())
+                    && !o.request.body.is_empty()
+                    && body.is_some()
+                {
+                    o.early_answer.clone_from(&body);
+                }
+            }
+            // Relayed unreliably: the caller's leg never uses 100rel.
             self.relay_to_caller(now, handle, code, &response, body);
             return;
         }
@@ -1519,6 +1726,15 @@ impl B2bua {
                 }
                 self.end_call(handle, 502);
                 return;
+            };
+            let body = match body {
+                // The answer came in a reliable provisional (RFC 3262 §5): repeat it.
+                None if had_offer => self
+                    .calls
+                    .get_mut(&handle)
+                    .and_then(|c| c.outgoing.as_mut())
+                    .and_then(|o| o.early_answer.take()),
+                b => b,
             };
             let deferred = !had_offer && body.is_some();
             if !deferred {
@@ -1821,6 +2037,7 @@ impl B2bua {
             let ctx = TxCtx::Own {
                 request: bye.clone(),
                 auth_tried: false,
+                dialog: None,
             };
             self.send_client(now, bye, branch, pin.side, pin.flow, ctx);
         }

@@ -12,8 +12,9 @@ pub(crate) const RELAYED_METHODS: &[&str] = &[
     "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO",
 ];
 
-/// Option tags drawbridge relays end to end (`Supported`/`Require`); `100rel` is not
-/// among them until PRACK is relayed, so neither leg ever uses reliable provisionals.
+/// Option tags drawbridge relays end to end (`Supported`/`Require`). `100rel` is not
+/// among them: reliable provisionals are terminated per leg (the core PRACKs those of
+/// the callee and relays them unreliably to the caller).
 pub(crate) const RELAYED_OPTION_TAGS: &[&str] = &["timer"];
 
 /// Bodies other than SDP that may cross unchanged (DTMF over INFO).
@@ -218,6 +219,20 @@ pub(crate) fn crossing_headers(
         out.push((name.to_owned(), value));
     }
     out
+}
+
+/// The RSeq of a reliable provisional (`Require: 100rel` and a valid `RSeq`,
+/// RFC 3262 §7.1), `None` for an unreliable one.
+pub(crate) fn reliable_rseq(headers: &Headers) -> Option<u32> {
+    let reliable = headers
+        .iter()
+        .filter_map(|h| header_value(h, "Require"))
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("100rel"));
+    if !reliable {
+        return None;
+    }
+    value_of(headers, "RSeq")?.trim().parse().ok()
 }
 
 /// The `tag` parameter of the From or To header.

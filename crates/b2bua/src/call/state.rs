@@ -81,6 +81,12 @@ pub(crate) struct OutgoingInvite {
     pub(crate) auth_tried: bool,
     /// A CANCEL is due as soon as a provisional arrives (RFC 3261 §9.1).
     pub(crate) cancel_pending: bool,
+    /// The last reliable provisional acknowledged with PRACK: (To tag, RSeq); an equal or
+    /// lower RSeq from that fork is a retransmission (RFC 3262 §4).
+    pub(crate) last_rseq: Option<(Option<String>, u32)>,
+    /// The answer a reliable provisional carried, rewritten for A: the caller only got
+    /// it in an unreliable provisional, so the 2xx must repeat it if B's 2xx has none.
+    pub(crate) early_answer: Option<(Vec<u8>, String)>,
 }
 
 /// A 2xx to an INVITE we sent on `leg`, retransmitted until its ACK (RFC 3261 §13.3.1.4).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use drawbridge_b2bua::{
     Advertised, B2bua, B2buaConfig, B2buaEvent, CallHandle, Credentials, Flow, MediaAllocator,
-    MediaAnchor, MediaRefused, Pbx, Side, TransportKind, Trunk,
+    MediaAnchor, MediaRefused, Pbx, Side, TransactionId, TransportKind, Trunk,
 };
 use drawbridge_sip::sdp::{MediaInfo, MediaPorts};
 use drawbridge_sip::{Limits, parse_message};
@@ -116,6 +116,8 @@ pub(crate) fn config() -> B2buaConfig {
             host: PUBLIC_HOST.into(),
             port: 5061,
         },
+        options_interval: None,
+        register_expires: None,
     };
     let mut c = B2buaConfig::new(pbx, vec![trunk]);
     c.secret = 0x1234_5678_9abc_def0;
@@ -129,6 +131,8 @@ pub(crate) struct Sent {
     pub(crate) flow: Flow,
     pub(crate) bytes: Vec<u8>,
     pub(crate) message: SipMessage,
+    /// The client or server transaction that sent it, if any.
+    pub(crate) transaction: Option<TransactionId>,
 }
 
 impl Sent {
@@ -231,11 +235,30 @@ impl Harness {
                 flow: t.flow,
                 bytes: t.bytes.to_vec(),
                 message,
+                transaction: t.transaction,
             });
         }
         while let Some(e) = self.b2bua.poll_event() {
             self.events.push(e);
         }
+    }
+
+    /// Starts trunk maintenance (keep-alives, registration) at the current instant.
+    pub(crate) fn start(&mut self) {
+        self.b2bua.start(self.now);
+        self.collect();
+    }
+
+    /// The transport has a new connection to trunk 0.
+    pub(crate) fn set_trunk_flow(&mut self, flow: Flow) {
+        self.b2bua.set_trunk_flow(self.now, 0, flow);
+        self.collect();
+    }
+
+    /// Reports a transport failure for transaction `tx`.
+    pub(crate) fn transport_error(&mut self, tx: TransactionId) {
+        self.b2bua.handle_transport_error(self.now, tx);
+        self.collect();
     }
 
     pub(crate) fn trunk_sends(&mut self, text: &str) {

@@ -78,7 +78,8 @@ fn invite_is_rebuilt_for_the_pbx_with_its_own_identifiers() {
     );
     assert!(invite.header("Record-Route").is_none());
     assert!(invite.header("Route").is_none());
-    assert_eq!(invite.header("Supported").as_deref(), Some("timer"));
+    // The provider's 100rel is not relayed; the one here is ours, for the PBX leg.
+    assert_eq!(invite.header("Supported").as_deref(), Some("timer, 100rel"));
     assert_eq!(
         invite.header("Allow").as_deref(),
         Some("INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE")

@@ -6,3 +6,5 @@ mod inbound;
 mod leaks;
 mod outbound;
 mod pinning;
+mod prack;
+mod trunks;

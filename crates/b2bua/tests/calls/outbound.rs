@@ -90,7 +90,8 @@ fn outbound_invite_goes_to_the_trunk_host_with_our_public_identity() {
     assert!(inv.header("Remote-Party-ID").is_none());
     assert!(inv.header("X-Pbx-Account").is_none());
     assert!(inv.header("User-Agent").is_none());
-    assert_eq!(inv.header("Supported").as_deref(), Some("timer"));
+    // replaces is dropped; 100rel is ours (we PRACK the trunk's reliable provisionals).
+    assert_eq!(inv.header("Supported").as_deref(), Some("timer, 100rel"));
     assert!(inv.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
 }
 
@@ -290,7 +291,7 @@ fn delayed_offer_ack_carries_the_answer_to_the_trunk() {
 }
 
 /// A small MD5 (RFC 1321) so the digest check does not reuse the crate's dependency.
-fn md5_ref(input: &[u8]) -> u128 {
+pub(crate) fn md5_ref(input: &[u8]) -> u128 {
     let s: [u32; 64] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
         9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
