@@ -159,6 +159,24 @@ impl Lab {
         pid
     }
 
+    /// The SBC topology every interop test starts from: switch `inet` with drawbridge's
+    /// public leg (ns `dmz`, 198.18.1.2/24) and the given outside hosts (name, CIDR);
+    /// switch `lan` with drawbridge's LAN leg (198.18.2.1/24) and the PBX (ns `pbx`,
+    /// 198.18.2.10/24). `dmz` does not forward: only drawbridge joins the two.
+    pub fn sbc(outside: &[(&str, &str)]) -> Self {
+        let mut lab = Self::new();
+        lab.add_switch("inet");
+        lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
+        for (name, cidr) in outside {
+            lab.link("inet", name, "eth0", cidr);
+        }
+        lab.add_switch("lan");
+        lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
+        lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
+        let _ = lab.output("dmz", "sysctl", &["-qw", "net.ipv4.ip_forward=0"]);
+        lab
+    }
+
     /// Adopts a child started elsewhere so the lab stops it.
     pub fn adopt(&mut self, child: Child) {
         self.children.push(child);

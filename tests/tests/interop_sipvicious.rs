@@ -45,13 +45,7 @@ fn sipvicious_finds_nothing_to_enumerate_or_crack() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "attacker", "eth0", "198.18.1.20/24");
-    lab.add_switch("lan");
-    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
-    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
+    let mut lab = Lab::sbc(&[("attacker", "198.18.1.20/24")]);
     // The PBX answers everything (so anything that reached it would be visible).
     lab.spawn(
         "pbx",

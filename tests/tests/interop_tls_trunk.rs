@@ -150,18 +150,12 @@ fn calls_over_tls_to_and_from_a_real_tls_provider() {
     std::fs::write(d.join("kamailio.cfg"), kcfg).unwrap();
     std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
 
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
+    let mut lab = Lab::sbc(&[("provider", "198.18.1.10/24")]);
     // SIPp behind the provider's edge: its own address (not allowlisted at drawbridge).
     run_ok(
         lab.cmd("provider", "ip")
             .args(["addr", "add", "198.18.1.11/24", "dev", "eth0"]),
     );
-    lab.add_switch("lan");
-    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
-    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
 
     let klog = d.join("kamailio.log");
     let kcfg = d.join("kamailio.cfg");

@@ -75,13 +75,7 @@ fn the_torture_corpus_does_not_break_a_running_drawbridge() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
-    lab.add_switch("lan");
-    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
-    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
+    let mut lab = Lab::sbc(&[("provider", "198.18.1.10/24")]);
     let log = d.join("drawbridge.log");
     let cfg = d.join("drawbridge.toml");
     lab.spawn(

@@ -86,14 +86,7 @@ fn start() -> Run {
 
 fn start_with(config_text: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
-    lab.add_switch("lan");
-    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
-    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
-    let _ = lab.output("dmz", "sysctl", &["-qw", "net.ipv4.ip_forward=0"]);
+    let mut lab = Lab::sbc(&[("provider", "198.18.1.10/24")]);
 
     let mut captures = Vec::new();
     for ns in ["provider", "pbx"] {

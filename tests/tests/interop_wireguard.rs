@@ -179,14 +179,7 @@ fn real_wireguard_client_reaches_only_drawbridge() {
     let config = dir.path().join("drawbridge.toml");
     std::fs::write(&config, CONFIG).unwrap();
 
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "worker", "eth0", "198.18.1.20/24");
-    lab.link("inet", "worker2", "eth0", "198.18.1.21/24");
-    lab.add_switch("lan");
-    lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
-    lab.link("lan", "pbx", "eth0", "198.18.2.10/24");
+    let mut lab = Lab::sbc(&[("worker", "198.18.1.20/24"), ("worker2", "198.18.1.21/24")]);
 
     // The phone config comes from the CLI, before drawbridge starts.
     let alice = add_peer(&config, "alice", "101");
