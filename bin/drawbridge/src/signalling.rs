@@ -139,7 +139,7 @@ pub(crate) fn b2bua_config(
                 options_interval: (t.options_interval_secs > 0)
                     .then(|| std::time::Duration::from_secs(u64::from(t.options_interval_secs))),
                 // One hour, refreshed at half what the provider grants.
-                register_expires: t.register.then_some(3600),
+                register_expires: t.register.then_some(t.register_expires_secs),
             }
         })
         .collect();

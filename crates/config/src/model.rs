@@ -136,6 +136,10 @@ pub struct TrunkConfig {
     /// Register the trunk account with the provider.
     #[serde(default)]
     pub register: bool,
+    /// Registration lifetime asked for, in seconds (refreshed at half of what the provider
+    /// grants).
+    #[serde(default = "default_register_expires")]
+    pub register_expires_secs: u32,
     /// Interval of OPTIONS keep-alives to the provider, in seconds; 0 turns them off.
     #[serde(default = "default_options_interval")]
     pub options_interval_secs: u32,
@@ -481,6 +485,9 @@ fn default_sip_port() -> u16 {
 }
 fn default_sip_tls() -> Option<SocketAddr> {
     Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5061)))
+}
+fn default_register_expires() -> u32 {
+    3600
 }
 fn default_options_interval() -> u32 {
     30

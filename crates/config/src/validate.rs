@@ -168,6 +168,13 @@ impl Validator {
             if let Some(c) = &t.credentials {
                 self.credentials(&format!("{at}.credentials"), c);
             }
+            if t.register && !(60..=86_400).contains(&t.register_expires_secs) {
+                self.push(
+                    format!("{at}.register_expires_secs"),
+                    t.register_expires_secs,
+                    "must be between 60 and 86400 seconds",
+                );
+            }
             if t.register && t.credentials.is_none() {
                 self.push(
                     format!("{at}.register"),
