@@ -175,6 +175,16 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
 
     let trunk_udp = resolve_trunks(&config).await;
     let (media_config, public, lan_face) = media_interfaces(&config, &trunk_udp);
+    if public.1.is_unspecified() {
+        tracing::warn!(
+            "no public media address: set media.public_advertise (or media.public_address); until then SDP towards trunks carries 0.0.0.0 and calls have no audio"
+        );
+    }
+    if lan_face.1.is_unspecified() {
+        tracing::warn!(
+            "no LAN media address: set media.lan_address; until then SDP towards the PBX carries 0.0.0.0 and calls have no audio"
+        );
+    }
     let (media_tx, media_rx) = mpsc::channel(1024);
     let relay = RtpRelay::new(media_config, media_tx).context("setting up the media relay")?;
     tracing::info!(
