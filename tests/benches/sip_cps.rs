@@ -17,6 +17,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: failing loudly is the point
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -94,8 +95,8 @@ struct Outcome {
     /// Successful calls per second while calls were being created.
     cps: f64,
     peak_calls: u64,
-    /// Average CPU (% of one core) while the uac ran, per process group.
-    cpu: Vec<(String, f64)>,
+    /// CPU (% of one core) while the uac ran, per process group: average, busiest second.
+    cpu: Vec<(String, f64, f64)>,
     host_busy: f64,
     rss_peak_kib: u64,
     /// drawbridge's gauges after the calls: (calls_active, dialogs, transactions, secs to drain).
@@ -196,14 +197,39 @@ fn host_jiffies() -> (u64, u64) {
 }
 
 /// CPU ticks of named process groups, remembering the last value seen per PID (a process
-/// that exits keeps what it used until then).
+/// that exits keeps what it used until then), and each group's busiest one-second window.
+#[derive(Default)]
 struct CpuWatch {
     groups: Vec<(String, Vec<u32>)>,
-    first: std::collections::HashMap<u32, u64>,
-    last: std::collections::HashMap<u32, u64>,
+    first: HashMap<u32, u64>,
+    last: HashMap<u32, u64>,
+    /// Start of the current window and each group's ticks then.
+    window: Option<(Instant, Vec<u64>)>,
+    peak: Vec<f64>,
 }
 
 impl CpuWatch {
+    fn new(groups: Vec<(String, Vec<u32>)>) -> Self {
+        Self {
+            groups,
+            ..Self::default()
+        }
+    }
+
+    fn group_ticks(&self) -> Vec<u64> {
+        self.groups
+            .iter()
+            .map(|(_, pids)| {
+                pids.iter()
+                    .map(|p| {
+                        self.last.get(p).copied().unwrap_or(0)
+                            - self.first.get(p).copied().unwrap_or(0)
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
     fn sample(&mut self) {
         for (_, pids) in &self.groups {
             for &p in pids {
@@ -213,21 +239,37 @@ impl CpuWatch {
                 }
             }
         }
+        let now = Instant::now();
+        let ticks = self.group_ticks();
+        match &self.window {
+            Some((at, before)) if now.duration_since(*at) >= Duration::from_secs(1) => {
+                let secs = now.duration_since(*at).as_secs_f64();
+                let hz = clk_tck();
+                self.peak.resize(ticks.len(), 0.0);
+                for (i, (t, b)) in ticks.iter().zip(before).enumerate() {
+                    let pct = 100.0 * t.saturating_sub(*b) as f64 / hz / secs;
+                    self.peak[i] = self.peak[i].max(pct);
+                }
+                self.window = Some((now, ticks));
+            }
+            Some(_) => {}
+            None => self.window = Some((now, ticks)),
+        }
     }
 
-    fn percent(&self, secs: f64) -> Vec<(String, f64)> {
+    /// (group, average % of one core over `secs`, busiest second's %).
+    fn percent(&self, secs: f64) -> Vec<(String, f64, f64)> {
         let hz = clk_tck();
         self.groups
             .iter()
-            .map(|(name, pids)| {
-                let ticks: u64 = pids
-                    .iter()
-                    .map(|p| {
-                        self.last.get(p).copied().unwrap_or(0)
-                            - self.first.get(p).copied().unwrap_or(0)
-                    })
-                    .sum();
-                (name.clone(), 100.0 * ticks as f64 / hz / secs.max(0.001))
+            .zip(self.group_ticks())
+            .enumerate()
+            .map(|(i, ((name, _), ticks))| {
+                (
+                    name.clone(),
+                    100.0 * ticks as f64 / hz / secs.max(0.001),
+                    self.peak.get(i).copied().unwrap_or(0.0),
+                )
             })
             .collect()
     }
@@ -235,9 +277,25 @@ impl CpuWatch {
 
 // ---- SIPp -----------------------------------------------------------------------------
 
-/// Parses a SIPp `-trace_stat` CSV: (ok, failed, retransmissions, elapsed secs, peak
-/// concurrent calls, created).
-fn parse_stat(path: &Path) -> Option<(u64, u64, u64, f64, u64, u64)> {
+/// What a SIPp uac's `-trace_stat` CSV says at the end of a run.
+struct UacStats {
+    ok: u64,
+    failed: u64,
+    retrans: u64,
+    created: u64,
+    peak_calls: u64,
+    /// Seconds from SIPp's start until it had created `target` calls (interpolated between
+    /// its one-second rows; the whole run if it never got there).
+    creating: f64,
+}
+
+/// Seconds since the epoch in a SIPp time cell ("date<TAB>time<TAB>epoch.micros").
+fn epoch(cell: &str) -> Option<f64> {
+    cell.rsplit('\t').next()?.trim().parse().ok()
+}
+
+/// Parses a SIPp `-trace_stat` CSV (one row per second, counters cumulative).
+fn parse_stat(path: &Path, target: u64) -> Option<UacStats> {
     let text = std::fs::read_to_string(path).ok()?;
     let rows: Vec<Vec<&str>> = text
         .lines()
@@ -253,29 +311,35 @@ fn parse_stat(path: &Path) -> Option<(u64, u64, u64, f64, u64, u64)> {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     };
-    let elapsed = col("ElapsedTime(C)")
-        .and_then(|i| last.get(i))
-        .map(|t| {
-            let p: Vec<f64> = t.split(':').filter_map(|x| x.parse().ok()).collect();
-            p.first().unwrap_or(&0.0) * 3600.0
-                + p.get(1).unwrap_or(&0.0) * 60.0
-                + p.get(2).unwrap_or(&0.0)
-                + p.get(3).unwrap_or(&0.0) / 1000.0
-        })
-        .unwrap_or(0.0);
-    let peak = body
-        .iter()
-        .map(|r| num(r, "CurrentCall"))
-        .max()
-        .unwrap_or(0);
-    Some((
-        num(last, "SuccessfulCall(C)"),
-        num(last, "FailedCall(C)"),
-        num(last, "Retransmissions(C)"),
-        elapsed,
-        peak,
-        num(last, "TotalCallCreated"),
-    ))
+    // The ElapsedTime columns have whole seconds only; the time cells have microseconds.
+    let (start, now) = (col("StartTime")?, col("CurrentTime")?);
+    let t = |r: &Vec<&str>| -> f64 {
+        r.get(now).and_then(|c| epoch(c)).unwrap_or(0.0)
+            - r.get(start).and_then(|c| epoch(c)).unwrap_or(0.0)
+    };
+    let mut creating = t(last);
+    let mut before = (0.0, 0u64);
+    for r in body {
+        let (at, made) = (t(r), num(r, "TotalCallCreated"));
+        if made >= target {
+            let share = (target - before.1) as f64 / (made - before.1).max(1) as f64;
+            creating = before.0 + share * (at - before.0);
+            break;
+        }
+        before = (at, made);
+    }
+    Some(UacStats {
+        ok: num(last, "SuccessfulCall(C)"),
+        failed: num(last, "FailedCall(C)"),
+        retrans: num(last, "Retransmissions(C)"),
+        created: num(last, "TotalCallCreated"),
+        peak_calls: body
+            .iter()
+            .map(|r| num(r, "CurrentCall"))
+            .max()
+            .unwrap_or(0),
+        creating,
+    })
 }
 
 fn spawn_uas(lab: &mut Lab, dir: &Path, system: System, secs: u64) -> u32 {
@@ -401,20 +465,20 @@ fn run_uacs(
         ..Outcome::default()
     };
     for ((_, stf), status) in children.iter().zip(&statuses) {
-        let Some((ok, failed, retrans, elapsed, peak, created)) = parse_stat(stf) else {
+        let Some(st) = parse_stat(stf, per_calls) else {
             out.note = format!("no SIPp stats ({status})");
             continue;
         };
-        out.ok += ok;
-        out.retrans += retrans;
-        out.peak_calls += peak;
+        out.ok += st.ok;
+        out.retrans += st.retrans;
+        out.peak_calls += st.peak_calls;
         // Calls SIPp gave up on or never made count as failed too.
-        out.failed += per_calls.saturating_sub(ok).max(failed);
-        // SIPp's clock ends when the last call ends: one hold after the last call started.
-        let creating = (elapsed - hold_ms as f64 / 1000.0).max(0.001);
-        out.cps += ok as f64 / creating;
-        if created < per_calls {
-            out.note = format!("sipp created {created}/{per_calls}");
+        out.failed += per_calls.saturating_sub(st.ok).max(st.failed);
+        // Successful calls per second of the time SIPp needed to start them all: SIPp
+        // slows its pace when the system under test holds calls up (-l caps open calls).
+        out.cps += st.ok as f64 / st.creating.max(0.001);
+        if st.created < per_calls {
+            out.note = format!("sipp created {}/{per_calls}", st.created);
         }
         if !status.success() && out.note.is_empty() {
             out.note = format!("sipp {status}");
@@ -458,14 +522,10 @@ fn drawbridge(dir: &Path, rate: u64, secs: u64) -> Outcome {
     }
     let uas = spawn_uas(&mut lab, dir, System::Drawbridge, secs);
     std::thread::sleep(Duration::from_millis(500));
-    let mut watch = CpuWatch {
-        groups: vec![
-            ("drawbridge".into(), vec![pid]),
-            ("sipp uas".into(), vec![uas]),
-        ],
-        first: Default::default(),
-        last: Default::default(),
-    };
+    let mut watch = CpuWatch::new(vec![
+        ("drawbridge".into(), vec![pid]),
+        ("sipp uas".into(), vec![uas]),
+    ]);
     let mut out = run_uacs(&lab, dir, rate, secs, &mut watch, Some(pid));
     // The B2BUA's gauges must return to 0 once every call has ended.
     let wait: u64 = std::env::var("LEAK_WAIT")
@@ -527,14 +587,10 @@ fn kamailio(dir: &Path, rate: u64, secs: u64) -> Outcome {
     );
     let mut all = vec![pid];
     all.extend(&workers);
-    let mut watch = CpuWatch {
-        groups: vec![
-            (format!("kamailio ({} procs)", all.len()), all.clone()),
-            ("sipp uas".into(), vec![uas]),
-        ],
-        first: Default::default(),
-        last: Default::default(),
-    };
+    let mut watch = CpuWatch::new(vec![
+        (format!("kamailio ({} procs)", all.len()), all.clone()),
+        ("sipp uas".into(), vec![uas]),
+    ]);
     let out = run_uacs(&lab, dir, rate, secs, &mut watch, None);
     // Stop Kamailio ourselves and wait for its workers, so that none outlives the lab.
     let _ = std::process::Command::new("kill")
@@ -567,7 +623,11 @@ fn cell(o: &Option<Outcome>) -> String {
 }
 
 fn detail(system: &str, rate: u64, o: &Outcome) {
-    let cpu: Vec<String> = o.cpu.iter().map(|(n, p)| format!("{n} {p:.0}%")).collect();
+    let cpu: Vec<String> = o
+        .cpu
+        .iter()
+        .map(|(n, avg, peak)| format!("{n} {avg:.0}% (peak {peak:.0}%)"))
+        .collect();
     let mut line = format!(
         "  {system:<10} @{rate:>5}: ok {}/{} retrans {} peak calls {} | CPU {} | host busy {:.0}%",
         o.ok,
