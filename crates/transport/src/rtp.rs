@@ -218,8 +218,9 @@ async fn packet_task(inner: Arc<Inner>, me: LocalPort, sock: Arc<UdpSocket>) {
     let Some(shard) = inner.map.shard(me.port) else {
         return;
     };
-    // The partner sockets this one forwards to, looked up once and cached.
-    let mut partners: HashMap<LocalPort, Arc<UdpSocket>> = HashMap::new();
+    // The partner sockets this one forwards to, looked up once and cached, with whether
+    // the partner is an IPv6 socket (asking the kernel per packet costs a syscall).
+    let mut partners: HashMap<LocalPort, (Arc<UdpSocket>, bool)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     loop {
         let Ok((n, src)) = sock.recv_from(&mut buf).await else {
@@ -227,8 +228,8 @@ async fn packet_task(inner: Arc<Inner>, me: LocalPort, sock: Arc<UdpSocket>) {
         };
         let decision = lock(&inner.shards[shard]).handle_packet(Instant::now(), me, src, &buf[..n]);
         if let Decision::Forward { via, dst } = decision {
-            let out = match partners.get(&via) {
-                Some(s) => s.clone(),
+            let (out, v6) = match partners.get(&via) {
+                Some(p) => p,
                 None => {
                     let Some(s) = lock(&inner.sockets)
                         .by_port
@@ -237,12 +238,12 @@ async fn packet_task(inner: Arc<Inner>, me: LocalPort, sock: Arc<UdpSocket>) {
                     else {
                         continue;
                     };
-                    partners.insert(via, s.clone());
-                    s
+                    let v6 = matches!(s.local_addr(), Ok(SocketAddr::V6(_)));
+                    partners.entry(via).or_insert((s, v6))
                 }
             };
-            let dst = match (out.local_addr(), dst) {
-                (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+            let dst = match (*v6, dst) {
+                (true, SocketAddr::V4(v4)) => {
                     SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
                 }
                 (_, d) => d,
