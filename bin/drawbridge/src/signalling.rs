@@ -157,6 +157,13 @@ pub(crate) fn b2bua_config(
     c.secret = secret;
     c.user_agent = None;
     c.max_calls = usize::try_from(config.guard.max_concurrent_calls).unwrap_or(usize::MAX);
+    // A UDP call keeps about 110 transaction-seconds of state after it ends (Timers L, M,
+    // J, K wait out retransmissions), so the transaction cap must follow the call rate
+    // the guard admits, or calls fail above ~cap/110 per second.
+    let per_rate = u64::from(config.guard.max_calls_per_second) * 110;
+    let per_calls = u64::from(config.guard.max_concurrent_calls) * 4;
+    let cap = usize::try_from((per_rate + per_calls).max(10_000)).unwrap_or(usize::MAX);
+    c.transactions.set_max_transactions(cap);
     c.limits = drawbridge_sip::Limits {
         max_message_size: config.guard.max_message_size,
         max_headers: config.guard.max_headers,

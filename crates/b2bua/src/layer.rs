@@ -295,7 +295,7 @@ impl TransactionLayer {
             });
             return Ok(Incoming::Matched(id));
         }
-        if self.transactions.len() >= self.config.max_transactions {
+        if self.transactions.len() >= limit_for(&request, self.config.max_transactions) {
             return Ok(Incoming::Overloaded(Box::new(request)));
         }
         let cancels = if request.method == Method::Cancel {
@@ -376,10 +376,9 @@ impl TransactionLayer {
         if let Some(&id) = self.clients.get(&key) {
             return Err(SendError::DuplicateBranch(id));
         }
-        if self.transactions.len() >= self.config.max_transactions {
-            return Err(SendError::Overloaded {
-                limit: self.config.max_transactions,
-            });
+        let limit = limit_for(&request, self.config.max_transactions);
+        if self.transactions.len() >= limit {
+            return Err(SendError::Overloaded { limit });
         }
         let id = self.fresh_id();
         let ctx = Ctx {
@@ -637,5 +636,24 @@ impl TransactionLayer {
                 .get(id)
                 .is_some_and(|tx| tx.machine.deadline(*kind) == Some(*at))
         });
+    }
+}
+
+/// The transaction cap that applies to `request`. Requests inside an existing dialog (a To
+/// tag) and CANCELs end or steer calls that already hold resources: refusing them at the
+/// cap would leak those calls (a refused BYE leaves a call up for good), so they may use
+/// up to twice the cap, which still bounds memory. New dialogs get the plain cap.
+fn limit_for(request: &Request, cap: usize) -> usize {
+    use rsip::prelude::*;
+    let in_dialog = request.method == Method::Cancel
+        || request
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
+    if in_dialog {
+        cap.saturating_mul(2)
+    } else {
+        cap
     }
 }

@@ -200,3 +200,32 @@ fn new_branch_is_unique_and_rfc3261() {
     assert_ne!(x, y);
     assert_ne!(x, b.new_branch(), "the secret changes the branch");
 }
+
+/// At the cap, a BYE inside an existing dialog is still accepted (refusing it would leave
+/// the call up for good), up to twice the cap; a new INVITE is refused.
+#[test]
+fn in_dialog_requests_pass_the_cap_up_to_twice_it() {
+    let mut config = Config::default();
+    config.set_max_transactions(1);
+    let mut h = Harness::with_config(config);
+    let Incoming::New(_) = h.feed_request(&request("OPTIONS", "z9hG4bK-1", 1), udp()) else {
+        panic!()
+    };
+    assert!(matches!(
+        h.feed_request(&request("INVITE", "z9hG4bK-2", 1), udp()),
+        Incoming::Overloaded(_)
+    ));
+    let bye = request_text("BYE", "z9hG4bK-bye", 2, Some("t1"));
+    assert!(
+        matches!(h.feed_bytes(bye.as_bytes(), udp()), Incoming::New(_)),
+        "an in-dialog BYE is not refused at the cap"
+    );
+    let bye2 = request_text("BYE", "z9hG4bK-bye2", 3, Some("t2"));
+    assert!(
+        matches!(
+            h.feed_bytes(bye2.as_bytes(), udp()),
+            Incoming::Overloaded(_)
+        ),
+        "twice the cap still bounds state"
+    );
+}
