@@ -23,6 +23,9 @@ use tokio::task::JoinHandle;
 /// Number of table shards (each with its own lock).
 pub const SHARDS: usize = 4;
 
+/// Packets a media socket's task relays before it lets the other sockets' tasks run.
+const FAIR_BURST: u32 = 8;
+
 /// A session as the relay knows it: its shard and the table's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RelaySession {
@@ -222,7 +225,16 @@ async fn packet_task(inner: Arc<Inner>, me: LocalPort, sock: Arc<UdpSocket>) {
     // the partner is an IPv6 socket (asking the kernel per packet costs a syscall).
     let mut partners: HashMap<LocalPort, (Arc<UdpSocket>, bool)> = HashMap::new();
     let mut buf = vec![0u8; 2048];
+    let mut in_a_row = 0u32;
     loop {
+        // Under overload every socket is always readable; without a yield, one socket is
+        // served up to tokio's budget (128 packets) while the others overflow. Yielding
+        // every few packets serves the ready sockets round-robin.
+        in_a_row += 1;
+        if in_a_row >= FAIR_BURST {
+            in_a_row = 0;
+            tokio::task::yield_now().await;
+        }
         let Ok((n, src)) = sock.recv_from(&mut buf).await else {
             continue;
         };
