@@ -213,7 +213,6 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         trunks: trunks.clone(),
         lan: lan.clone(),
         trunk_udp,
-        pbx: config.pbx.address,
         relay,
         started: std::collections::HashMap::new(),
         max_call: Duration::from_secs(u64::from(config.guard.max_call_duration_secs)),

@@ -59,13 +59,16 @@ fn b2bua_flow(side_tag: u64, m: &Inbound) -> Flow {
 
 /// Everything the signalling task needs, built by [`crate::run`].
 pub(crate) struct Signalling {
+    /// The B2BUA core (calls, dialogs, transactions).
     pub(crate) b2bua: B2bua,
+    /// Bans, rates, scanners, dial policy for what comes from outside.
     pub(crate) guard: Guard,
+    /// The public SIP transports (trunks).
     pub(crate) trunks: SipTransports,
+    /// The LAN SIP transport (the PBX only).
     pub(crate) lan: SipTransports,
     /// Per trunk: where UDP requests go (resolved at start).
     pub(crate) trunk_udp: Vec<Option<SocketAddr>>,
-    pub(crate) pbx: SocketAddr,
     /// A handle on the media relay, for its gauges.
     pub(crate) relay: RtpRelay,
     /// When each live call started (for the maximum call duration).
@@ -498,7 +501,6 @@ impl Signalling {
                 }
             }
         }
-        let _ = self.pbx;
         out.push_str(&format!(
             "# TYPE drawbridge_media_open_sockets gauge\ndrawbridge_media_open_sockets {}\n",
             self.relay.open_sockets()
