@@ -255,18 +255,11 @@ impl Signalling {
         let now = Instant::now();
         let flow = b2bua_flow(0, &m);
         let side = Side::Outside(Outside::Trunk(m.trunk));
-        let parsed = match drawbridge_sip::parse_message(&m.bytes, &self.b2bua.config().limits) {
+        let parsed = match self.parse(&m) {
             Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(source = %m.remote, error = %e, "unparseable SIP from a trunk");
-                if let (Some(code), Some(peek)) = (
-                    e.status_code(),
-                    drawbridge_sip::peek(&m.bytes, &self.b2bua.config().limits),
-                ) {
-                    let _ = self
-                        .trunks
-                        .send(m.flow, peek.response(code, "Bad Request", None))
-                        .await;
+            Err(answer) => {
+                if let Some(bytes) = answer {
+                    let _ = self.trunks.send(m.flow, bytes).await;
                 }
                 return;
             }
@@ -307,18 +300,11 @@ impl Signalling {
     async fn handle_pbx(&mut self, m: Inbound) {
         let now = Instant::now();
         let flow = b2bua_flow(LAN, &m);
-        let parsed = match drawbridge_sip::parse_message(&m.bytes, &self.b2bua.config().limits) {
+        let parsed = match self.parse(&m) {
             Ok(p) => p,
-            Err(e) => {
-                tracing::info!(source = %m.remote, error = %e, "unparseable SIP from the PBX");
-                if let (Some(code), Some(peek)) = (
-                    e.status_code(),
-                    drawbridge_sip::peek(&m.bytes, &self.b2bua.config().limits),
-                ) {
-                    let _ = self
-                        .lan
-                        .send(m.flow, peek.response(code, "Bad Request", None))
-                        .await;
+            Err(answer) => {
+                if let Some(bytes) = answer {
+                    let _ = self.lan.send(m.flow, bytes).await;
                 }
                 return;
             }
@@ -344,6 +330,25 @@ impl Signalling {
         if let Err(e) = self.b2bua.handle_parsed(now, parsed, flow, Side::Pbx) {
             tracing::debug!(source = %m.remote, error = %e, "message from the PBX not handled");
         }
+    }
+
+    /// Parses one message from a trusted source (a trunk's allowlisted address or the PBX).
+    /// What does not parse is answered when it was a request with enough of a header to
+    /// answer (400, or 501/505/416/513 as the error says), else dropped: `Err(answer)`.
+    fn parse(&self, m: &Inbound) -> Result<rsip::SipMessage, Option<Vec<u8>>> {
+        let limits = &self.b2bua.config().limits;
+        drawbridge_sip::parse_message(&m.bytes, limits).map_err(|e| {
+            tracing::info!(source = %m.remote, transport = m.transport.as_str(), error = %e, "unparseable SIP");
+            let code = e.status_code()?;
+            let reason = match code {
+                501 => "Not Implemented",
+                505 => "Version Not Supported",
+                416 => "Unsupported URI Scheme",
+                513 => "Message Too Large",
+                _ => "Bad Request",
+            };
+            drawbridge_sip::peek(&m.bytes, limits).map(|p| p.response(code, reason, None))
+        })
     }
 
     /// Sends everything the B2BUA queued, in order.
