@@ -118,6 +118,11 @@ fn media_interfaces(
 }
 
 async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM that arrives while listeners are still being bound must
+    // still mean a clean stop (exit 0), not the default action of dying by the signal.
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "drawbridge starting");
 
     let reload = Arc::new(tokio::sync::Notify::new());
@@ -230,9 +235,6 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         tokio::spawn(metrics_loop(listener, core_metrics, wireguard.clone()));
     }
 
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!(signal = "SIGTERM", "shutting down"); break; }
