@@ -46,6 +46,7 @@ pub struct Config {
     timers: Timers,
     max_transactions: usize,
     branch_secret: u64,
+    shard: crate::Shard,
 }
 
 impl Default for Config {
@@ -54,6 +55,7 @@ impl Default for Config {
             timers: Timers::default(),
             max_transactions: 10_000,
             branch_secret: 0,
+            shard: crate::Shard::default(),
         }
     }
 }
@@ -75,6 +77,12 @@ impl Config {
     /// unpredictable to outsiders; the core reads no randomness itself.
     pub fn set_branch_secret(&mut self, secret: u64) -> &mut Self {
         self.branch_secret = secret;
+        self
+    }
+    /// The worker this layer belongs to, named in every branch it mints so responses find
+    /// their way back (see [`crate::Shard`]); default: the only one.
+    pub fn set_shard(&mut self, shard: crate::Shard) -> &mut Self {
+        self.shard = shard;
         self
     }
     /// The timers.
@@ -214,12 +222,7 @@ impl TransactionLayer {
         let mut h = std::hash::DefaultHasher::new();
         self.config.branch_secret.hash(&mut h);
         self.branch_counter.hash(&mut h);
-        format!(
-            "{}{:016x}{:08x}",
-            key::MAGIC_COOKIE,
-            h.finish(),
-            self.branch_counter & 0xffff_ffff
-        )
+        self.config.shard.branch(h.finish(), self.branch_counter)
     }
 
     /// A message from the transport, parsed (normally by `drawbridge_sip::parse_message`).

@@ -48,6 +48,7 @@ pub mod fuzzing;
 mod key;
 mod layer;
 mod machine;
+mod shard;
 mod timer;
 
 pub use build::cancel_for;
@@ -62,4 +63,5 @@ pub use flow::{Flow, FlowId, TransportKind};
 pub use key::MAGIC_COOKIE;
 pub use layer::{Config, TransactionId, TransactionKind, TransactionLayer};
 pub use machine::TransactionState;
+pub use shard::Shard;
 pub use timer::{TimerKind, Timers};

@@ -5,12 +5,18 @@
 #![allow(clippy::expect_used)]
 
 use crate::sdp::{MediaPorts, Rewrite, SessionDescription};
-use crate::{Frame, Limits, StreamFramer, parse_message, peek, to_bytes};
+use crate::{Frame, Limits, StreamFramer, parse_message, peek, route_key, to_bytes};
 
-/// `parse_message` + `peek` on arbitrary bytes; a parsed message must serialize.
+/// `parse_message` + `peek` + `route_key` on arbitrary bytes; a parsed message must
+/// serialize.
 pub fn sip_message(data: &[u8]) {
     let limits = Limits::default();
     let _ = peek(data, &limits);
+    let key = route_key(data);
+    assert!(
+        key.call_id.is_none_or(|c| !c.is_empty()),
+        "empty Call-ID found"
+    );
     if let Ok(msg) = parse_message(data, &limits) {
         let wire = to_bytes(&msg);
         assert!(wire.ends_with(msg.body()), "body not written verbatim");

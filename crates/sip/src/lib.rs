@@ -13,6 +13,8 @@
 //!   answer it with a 400;
 //! - [`StreamFramer`]: Content-Length framing for TCP/TLS, with RFC 5626 keep-alives;
 //! - [`edit`]: body and header edits that keep Content-Length right, and [`to_bytes`];
+//! - [`route_key`]: the top Via branch and Call-ID found by a cheap scan, to pick the
+//!   worker that owns a message before anything parses it;
 //! - [`response_to`]: a stateless answer (400/403/503 …) to a request;
 //! - [`sdp`]: a strict SDP parser, the topology-hiding rewrite for the other leg, and the
 //!   per-stream facts the media layer needs.
@@ -51,6 +53,7 @@ mod normalize;
 mod parse;
 mod peek;
 mod response;
+mod route;
 pub mod sdp;
 mod split;
 mod userinfo;
@@ -63,4 +66,5 @@ pub use limits::Limits;
 pub use parse::parse_message;
 pub use peek::{Peek, peek};
 pub use response::response_to;
+pub use route::{RouteKey, route_key};
 pub use userinfo::normalized_user;

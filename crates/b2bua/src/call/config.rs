@@ -152,6 +152,8 @@ pub struct B2buaConfig {
     pub transactions: crate::Config,
     /// Cap on concurrent calls; further INVITEs get 503.
     pub max_calls: usize,
+    /// Which worker this B2BUA is when several share the calls (see [`crate::Shard`]).
+    pub shard: crate::Shard,
 }
 
 impl B2buaConfig {
@@ -169,6 +171,7 @@ impl B2buaConfig {
             limits: drawbridge_sip::Limits::default(),
             transactions: crate::Config::default(),
             max_calls: 1000,
+            shard: crate::Shard::default(),
         }
     }
 

@@ -277,7 +277,9 @@ impl B2bua {
     /// A B2BUA with this configuration, anchoring media through `media`.
     pub fn new(config: B2buaConfig, media: Box<dyn MediaAllocator + Send>) -> Self {
         let mut layer_config = config.transactions.clone();
-        layer_config.set_branch_secret(config.secret ^ 0x5bd1_e995);
+        layer_config
+            .set_branch_secret(config.secret ^ 0x5bd1_e995)
+            .set_shard(config.shard);
         let trunk_state = config
             .trunks
             .iter()
@@ -286,7 +288,7 @@ impl B2bua {
         Self {
             trunk_state,
             layer: TransactionLayer::new(layer_config),
-            ids: Ids::new(config.secret),
+            ids: Ids::new(config.secret, config.shard),
             config,
             media,
             next_call: 0,
@@ -874,7 +876,7 @@ impl B2bua {
         };
 
         self.next_call += 1;
-        let handle = CallHandle(self.next_call);
+        let handle = self.config.shard.call_handle(self.next_call);
         let a = Dialog {
             side,
             flow,

@@ -8,11 +8,16 @@ use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 pub(crate) struct Ids {
     secret: u64,
     counter: u64,
+    shard: crate::Shard,
 }
 
 impl Ids {
-    pub(crate) fn new(secret: u64) -> Self {
-        Self { secret, counter: 0 }
+    pub(crate) fn new(secret: u64, shard: crate::Shard) -> Self {
+        Self {
+            secret,
+            counter: 0,
+            shard,
+        }
     }
 
     pub(crate) fn next_u64(&mut self, purpose: u8) -> u64 {
@@ -29,9 +34,10 @@ impl Ids {
         format!("{:016x}", self.next_u64(1))
     }
 
-    /// A Call-ID with no host part.
+    /// A Call-ID with no host part, naming this worker (see [`crate::Shard`]).
     pub(crate) fn call_id(&mut self) -> String {
-        format!("{:016x}{:016x}", self.next_u64(2), self.next_u64(3))
+        let random = (self.next_u64(2), self.next_u64(3));
+        self.shard.call_id(random)
     }
 
     /// An SDP session id (decimal, below 2^62 so it fits any implementation's integer).

@@ -7,4 +7,5 @@ mod leaks;
 mod outbound;
 mod pinning;
 mod prack;
+mod shards;
 mod trunks;

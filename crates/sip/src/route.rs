@@ -1,0 +1,120 @@
+//! A cheap scan for the two values that decide which worker owns a message — the top Via
+//! branch and the Call-ID — without parsing it. Runs on the receive path of every message,
+//! before any worker sees it, so it must cost a fraction of a parse and never fail: what
+//! it cannot find it reports as absent, and the parse in the worker judges the message.
+
+/// The routing facts of one message, borrowed from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteKey<'a> {
+    /// Whether the start line is a status line (`SIP/2.0 200 OK`).
+    pub response: bool,
+    /// The `branch` parameter of the first Via value, if there is one.
+    pub top_branch: Option<&'a [u8]>,
+    /// The Call-ID header's value, trimmed.
+    pub call_id: Option<&'a [u8]>,
+}
+
+/// Scans the start line and headers of `bytes` (stopping at the blank line, or once both
+/// values are found) for the top Via branch and the Call-ID. Compact names (`v`, `i`) and
+/// any letter case are recognised; folded continuation lines are skipped.
+pub fn route_key(bytes: &[u8]) -> RouteKey<'_> {
+    let mut key = RouteKey::default();
+    let mut lines = bytes.split(|b| *b == b'\n');
+    let Some(start) = lines.next() else {
+        return key;
+    };
+    key.response = start.starts_with(b"SIP/");
+    let mut seen_via = false;
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let name = trim(&line[..colon]);
+        let value = trim(&line[colon + 1..]);
+        if !seen_via && (name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
+            seen_via = true;
+            key.top_branch = branch_of(value);
+        } else if key.call_id.is_none()
+            && (name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i"))
+        {
+            key.call_id = Some(value).filter(|v| !v.is_empty());
+        }
+        if seen_via && key.call_id.is_some() {
+            break;
+        }
+    }
+    key
+}
+
+/// The `branch` parameter of the first value of a Via header line.
+fn branch_of(via: &[u8]) -> Option<&[u8]> {
+    let first = via.split(|b| *b == b',').next()?;
+    first.split(|b| *b == b';').skip(1).find_map(|param| {
+        let (name, value) = match param.iter().position(|b| *b == b'=') {
+            Some(eq) => (trim(&param[..eq]), trim(&param[eq + 1..])),
+            None => (trim(param), &b""[..]),
+        };
+        (name.eq_ignore_ascii_case(b"branch") && !value.is_empty()).then_some(value)
+    })
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_branch_and_call_id_of_a_request() {
+        let m = b"INVITE sip:1@x SIP/2.0\r\nVia: SIP/2.0/UDP h;rport;branch=z9hG4bKabc\r\n\
+                  Via: SIP/2.0/UDP other;branch=z9hG4bKzzz\r\nCall-ID:  c1@h \r\n\r\nbody";
+        let k = route_key(m);
+        assert!(!k.response);
+        assert_eq!(k.top_branch, Some(&b"z9hG4bKabc"[..]));
+        assert_eq!(k.call_id, Some(&b"c1@h"[..]));
+    }
+
+    #[test]
+    fn compact_names_case_bare_lf_and_multi_value_via() {
+        let m = b"SIP/2.0 200 OK\nv: SIP/2.0/UDP a ; BRANCH = z9hG4bK1 ,SIP/2.0/UDP b;branch=z9hG4bK2\n\
+                  I: xyz\n\n";
+        let k = route_key(m);
+        assert!(k.response);
+        assert_eq!(k.top_branch, Some(&b"z9hG4bK1"[..]));
+        assert_eq!(k.call_id, Some(&b"xyz"[..]));
+    }
+
+    #[test]
+    fn headers_in_the_body_do_not_count_and_garbage_yields_nothing() {
+        let m = b"BYE sip:x SIP/2.0\r\nFrom: <sip:a@b>\r\n\r\nCall-ID: body\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKbody\r\n";
+        assert_eq!(route_key(m), RouteKey::default());
+        assert_eq!(route_key(b""), RouteKey::default());
+        assert_eq!(route_key(b"\xff\xfe:\n:\n\t:"), RouteKey::default());
+        // A Via without a branch (RFC 2543 peers) has none; the Call-ID is still found.
+        let k = route_key(b"ACK sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\ni: q\r\n");
+        assert_eq!((k.top_branch, k.call_id), (None, Some(&b"q"[..])));
+    }
+
+    #[test]
+    fn a_folded_line_is_skipped_not_mistaken_for_a_header() {
+        let m = b"OPTIONS sip:x SIP/2.0\r\nSubject: a\r\n Call-ID: fake\r\nCall-ID: real\r\n\r\n";
+        assert_eq!(route_key(m).call_id, Some(&b"real"[..]));
+    }
+}
