@@ -12,7 +12,7 @@
 //! `ONLY=drawbridge|kamailio`; `HOLD_MS` call hold (default 1000); `UAS_180=1` lets the uas
 //! in front of drawbridge send 180 Ringing (Kamailio always gets the uas without 180: it
 //! relays from several processes and reorders 180/200, which the strict SIPp uac counts as
-//! a failure); `LEAK_WAIT` seconds to wait for drawbridge's gauges to drain (default 40).
+//! a failure); `LEAK_WAIT` seconds to wait for drawbridge's gauges to drain (default 90: a call whose caller vanished ends after 64*T1 of 2xx retransmissions plus a BYE's Timer F).
 //! Logs, SIPp CSVs and error files stay in `target/<profile>/sip_cps/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: failing loudly is the point
@@ -531,7 +531,7 @@ fn drawbridge(dir: &Path, rate: u64, secs: u64) -> Outcome {
     let wait: u64 = std::env::var("LEAK_WAIT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40)
+        .unwrap_or(90)
         .min(300);
     let t0 = Instant::now();
     loop {

@@ -20,6 +20,7 @@ const CONFIG: &str = r#"
 listen_tls = "127.0.0.1:5061"
 listen_udp = "198.18.1.2:5060"
 advertised_host = "sbc.example.net"
+workers = 3
 [sip.tls]
 cert_file = "tls.crt"
 key_file = "tls.key"

@@ -10,7 +10,8 @@ use drawbridge_config::{Config, ConfigError, Transport};
 use drawbridge_media::{InterfaceId, MediaConfig};
 use drawbridge_transport::rtp::RtpRelay;
 use drawbridge_transport::sip::{
-    ConnectionLimits, ListenerConfig, SipTransportConfig, SipTransports, TrunkTransport,
+    ConnectionLimits, InboundSink, ListenerConfig, SipTransportConfig, SipTransports,
+    TrunkTransport,
 };
 use drawbridge_transport::wireguard::WireGuard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::cli::ConfigArg;
-use crate::signalling::{CallMedia, Signalling, b2bua_config, local_ip_towards};
+use crate::signalling::{CallMedia, Shared, Signalling, TrunkFlow, b2bua_config, local_ip_towards};
 
 pub(crate) fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     let path = args.path()?;
@@ -131,11 +132,20 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Signalling workers: each owns a share of the calls; the transports hand every
+    // message to its owner (`signalling::owner`) without a hop through a dispatcher.
+    let workers = crate::signalling::worker_count(&config);
+    let channels = |n: usize| -> (Vec<_>, Vec<_>) { (0..n).map(|_| mpsc::channel(4096)).unzip() };
+    let (trunk_txs, trunk_rxs) = channels(workers);
+    let (lan_txs, lan_rxs) = channels(workers);
+
     // Trunk side: every public listener admits only its trunks' ranges.
-    let (trunk_tx, trunk_rx) = mpsc::channel(4096);
-    let trunks = SipTransports::bind(SipTransportConfig::from_config(&config), trunk_tx)
-        .await
-        .context("starting the SIP listeners")?;
+    let trunks = SipTransports::bind(
+        SipTransportConfig::from_config(&config),
+        InboundSink::sharded(trunk_txs, crate::signalling::owner),
+    )
+    .await
+    .context("starting the SIP listeners")?;
     for (transport, addr) in trunks.local_addrs() {
         let what = match transport {
             Transport::Tls => {
@@ -147,7 +157,6 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         tracing::info!(listen = %addr, transport = transport.as_str(), "{what}");
     }
     // LAN side: one UDP socket that admits only the PBX.
-    let (lan_tx, lan_rx) = mpsc::channel(4096);
     let lan_config = SipTransportConfig {
         listeners: vec![ListenerConfig {
             addr: config.pbx.listen,
@@ -168,14 +177,17 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             max_line_length: config.guard.max_line_length,
         },
     };
-    let lan = SipTransports::bind(lan_config, lan_tx)
-        .await
-        .with_context(|| {
-            format!(
-                "binding the LAN leg on udp {} (pbx.listen)",
-                config.pbx.listen
-            )
-        })?;
+    let lan = SipTransports::bind(
+        lan_config,
+        InboundSink::sharded(lan_txs, crate::signalling::owner),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "binding the LAN leg on udp {} (pbx.listen)",
+            config.pbx.listen
+        )
+    })?;
     tracing::info!(listen = %config.pbx.listen, pbx = %config.pbx.address, "LAN leg to the PBX bound");
 
     let trunk_udp = resolve_trunks(&config).await;
@@ -198,41 +210,61 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         lan_sdp = %lan_face.1,
         "media relay ready (ports open per call)"
     );
-    let media = CallMedia {
-        relay: relay.clone(),
-        public,
-        lan: lan_face,
-        calls: std::collections::HashMap::new(),
-    };
     let mut secret = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
-    let b2bua = drawbridge_b2bua::B2bua::new(
-        b2bua_config(&config, &trunk_udp, u64::from_le_bytes(secret)),
-        Box::new(media),
-    );
+    let secret = u64::from_le_bytes(secret);
     let guard = drawbridge_guard::Guard::from_config(&config).context("setting up the guard")?;
-    let core_metrics = Arc::new(Mutex::new(String::new()));
-    let signalling = Signalling {
-        b2bua,
-        guard,
+    let shared = Arc::new(Shared {
+        guard: Mutex::new(guard),
         trunks: trunks.clone(),
         lan: lan.clone(),
-        trunk_udp,
-        relay,
-        started: std::collections::HashMap::new(),
+        trunk_udp: trunk_udp.clone(),
+        relay: relay.clone(),
         max_call: Duration::from_secs(u64::from(config.guard.max_call_duration_secs)),
-        metrics: core_metrics.clone(),
-    };
+        trunk_names: config.trunk.iter().map(|t| t.name.clone()).collect(),
+        stats: (0..workers).map(|_| Mutex::default()).collect(),
+    });
+    // Media timeouts go to the worker that owns the call; new trunk connections to all.
+    let (media_txs, media_rxs): (Vec<_>, Vec<_>) =
+        (0..workers).map(|_| mpsc::channel(1024)).unzip();
+    tokio::spawn(route_media_events(media_rx, media_txs));
     let (flows_tx, flows_rx) = mpsc::channel(16);
+    let (flow_txs, flow_rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel(16)).unzip();
+    tokio::spawn(broadcast_trunk_flows(flows_rx, flow_txs));
     crate::signalling::spawn_trunk_connectors(&config, trunks.clone(), flows_tx);
-    tokio::spawn(signalling.run(trunk_rx, lan_rx, media_rx, flows_rx));
+    let receivers = trunk_rxs
+        .into_iter()
+        .zip(lan_rxs)
+        .zip(media_rxs)
+        .zip(flow_rxs);
+    for (index, (((from_trunks, from_lan), media_events), trunk_flows)) in receivers.enumerate() {
+        let media = CallMedia {
+            relay: relay.clone(),
+            public,
+            lan: lan_face,
+            calls: std::collections::HashMap::new(),
+        };
+        let shard = drawbridge_b2bua::Shard::new(index, workers);
+        let b2bua = drawbridge_b2bua::B2bua::new(
+            b2bua_config(&config, &trunk_udp, secret, shard),
+            Box::new(media),
+        );
+        let worker = Signalling {
+            index,
+            b2bua,
+            started: std::collections::HashMap::new(),
+            shared: shared.clone(),
+        };
+        tokio::spawn(worker.run(from_trunks, from_lan, media_events, trunk_flows));
+    }
+    tracing::info!(workers, "signalling workers started");
 
     if let Some(addr) = config.admin.metrics_listen {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding metrics on tcp {addr} (admin.metrics_listen)"))?;
         tracing::info!(listen = %addr, "metrics served at /metrics");
-        tokio::spawn(metrics_loop(listener, core_metrics, wireguard.clone()));
+        tokio::spawn(metrics_loop(listener, shared.clone(), wireguard.clone()));
     }
 
     loop {
@@ -254,11 +286,35 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn metrics_loop(
-    listener: TcpListener,
-    cores: Arc<Mutex<String>>,
-    wireguard: Option<WireGuard>,
+/// Hands each media event to the worker that owns its call.
+async fn route_media_events(
+    mut events: mpsc::Receiver<drawbridge_media::MediaEvent>,
+    workers: Vec<mpsc::Sender<drawbridge_media::MediaEvent>>,
 ) {
+    while let Some(e) = events.recv().await {
+        let drawbridge_media::MediaEvent::TimedOut { tag, .. } = &e else {
+            continue;
+        };
+        let owner = drawbridge_b2bua::Shard::of_call(drawbridge_b2bua::CallHandle(*tag));
+        if let Some(w) = workers.get(owner) {
+            let _ = w.send(e).await;
+        }
+    }
+}
+
+/// Tells every worker about each new trunk connection.
+async fn broadcast_trunk_flows(
+    mut flows: mpsc::Receiver<TrunkFlow>,
+    workers: Vec<mpsc::Sender<TrunkFlow>>,
+) {
+    while let Some(f) = flows.recv().await {
+        for w in &workers {
+            let _ = w.send(f.clone()).await;
+        }
+    }
+}
+
+async fn metrics_loop(listener: TcpListener, cores: Arc<Shared>, wireguard: Option<WireGuard>) {
     loop {
         let Ok((mut tcp, _)) = listener.accept().await else {
             continue;
@@ -268,7 +324,7 @@ async fn metrics_loop(
         tokio::spawn(async move {
             let mut req = [0u8; 1024];
             let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut req)).await;
-            let mut body = cores.lock().map(|s| s.clone()).unwrap_or_default();
+            let mut body = cores.render_metrics();
             if let Some(wg) = &wireguard {
                 crate::metrics::render_wireguard(&wg.lock(), &mut body);
             }

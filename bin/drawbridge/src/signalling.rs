@@ -57,12 +57,11 @@ fn b2bua_flow(side_tag: u64, m: &Inbound) -> Flow {
     }
 }
 
-/// Everything the signalling task needs, built by [`crate::run`].
-pub(crate) struct Signalling {
-    /// The B2BUA core (calls, dialogs, transactions).
-    pub(crate) b2bua: B2bua,
+/// What every signalling worker shares: the guard (one set of rate tables and bans for
+/// the whole process), the transports, the relay, and the metrics each worker reports.
+pub(crate) struct Shared {
     /// Bans, rates, scanners, dial policy for what comes from outside.
-    pub(crate) guard: Guard,
+    pub(crate) guard: Mutex<Guard>,
     /// The public SIP transports (trunks).
     pub(crate) trunks: SipTransports,
     /// The LAN SIP transport (the PBX only).
@@ -71,19 +70,68 @@ pub(crate) struct Signalling {
     pub(crate) trunk_udp: Vec<Option<SocketAddr>>,
     /// A handle on the media relay, for its gauges.
     pub(crate) relay: RtpRelay,
-    /// When each live call started (for the maximum call duration).
-    pub(crate) started: HashMap<CallHandle, Instant>,
     /// `guard.max_call_duration_secs`: a toll-fraud ceiling on every call.
     pub(crate) max_call: std::time::Duration,
-    /// Prometheus text of the cores, refreshed every second for the metrics endpoint.
-    pub(crate) metrics: Arc<Mutex<String>>,
+    /// The trunks' names, for metric labels.
+    pub(crate) trunk_names: Vec<String>,
+    /// Each worker's B2BUA figures, published after every step it takes; a scrape sums
+    /// them.
+    pub(crate) stats: Vec<Mutex<WorkerStats>>,
 }
 
-/// Builds the B2BUA's view of the configuration.
+/// One worker's B2BUA figures, as last published.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkerStats {
+    counters: drawbridge_b2bua::Counters,
+    calls_active: usize,
+    dialogs: usize,
+    transactions: usize,
+    /// Per trunk: answers OPTIONS / is registered (worker 0 keeps the trunks; `None`
+    /// elsewhere or when not known yet).
+    trunk_up: Vec<Option<bool>>,
+    trunk_registered: Vec<Option<bool>>,
+}
+
+/// How many signalling workers to run: `sip.workers`, else one per core the process may
+/// use (at most 16), so calls spread over the cores while each call stays on one worker.
+pub(crate) fn worker_count(config: &Config) -> usize {
+    match config.sip.workers {
+        Some(n) => usize::from(n).clamp(1, 64),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
+    }
+}
+
+/// Which of `workers` owns a received message (see [`drawbridge_b2bua::Shard`]); runs on
+/// the transports' receive tasks, before any parse.
+pub(crate) fn owner(bytes: &[u8], workers: usize) -> usize {
+    drawbridge_b2bua::Shard::owner(&drawbridge_sip::route_key(bytes), workers)
+}
+
+/// One signalling worker: its own B2BUA core (a share of the calls, chosen by
+/// [`owner`]) and what it shares with the others.
+pub(crate) struct Signalling {
+    /// Which worker this is; worker 0 also keeps the trunks alive and renders metrics.
+    pub(crate) index: usize,
+    /// The B2BUA core (calls, dialogs, transactions).
+    pub(crate) b2bua: B2bua,
+    /// When each live call started (for the maximum call duration).
+    pub(crate) started: HashMap<CallHandle, Instant>,
+    /// What the workers share.
+    pub(crate) shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guard's tables and the figures stay usable after a panicked holder.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Builds the view of the configuration of worker `shard`: its share of the call and
+/// transaction caps, and its number in every identifier it mints.
 pub(crate) fn b2bua_config(
     config: &Config,
     trunk_udp: &[Option<SocketAddr>],
     secret: u64,
+    shard: drawbridge_b2bua::Shard,
 ) -> B2buaConfig {
     let public_host = config
         .sip
@@ -159,13 +207,19 @@ pub(crate) fn b2bua_config(
     );
     c.secret = secret;
     c.user_agent = None;
-    c.max_calls = usize::try_from(config.guard.max_concurrent_calls).unwrap_or(usize::MAX);
+    c.shard = shard;
+    let workers = shard.count();
+    c.max_calls = usize::try_from(config.guard.max_concurrent_calls)
+        .unwrap_or(usize::MAX)
+        .div_ceil(workers);
     // A UDP call keeps about 110 transaction-seconds of state after it ends (Timers L, M,
     // J, K wait out retransmissions), so the transaction cap must follow the call rate
     // the guard admits, or calls fail above ~cap/110 per second.
     let per_rate = u64::from(config.guard.max_calls_per_second) * 110;
     let per_calls = u64::from(config.guard.max_concurrent_calls) * 4;
-    let cap = usize::try_from((per_rate + per_calls).max(10_000)).unwrap_or(usize::MAX);
+    let cap = usize::try_from((per_rate + per_calls).max(10_000))
+        .unwrap_or(usize::MAX)
+        .div_ceil(workers);
     c.transactions.set_max_transactions(cap);
     c.limits = drawbridge_sip::Limits {
         max_message_size: config.guard.max_message_size,
@@ -198,9 +252,12 @@ impl Signalling {
         mut trunk_flows: mpsc::Receiver<TrunkFlow>,
     ) {
         let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        // First OPTIONS keep-alives and REGISTERs of the trunks.
-        self.b2bua.start(Instant::now());
+        // First OPTIONS keep-alives and REGISTERs of the trunks: one worker owns them.
+        if self.index == 0 {
+            self.b2bua.start(Instant::now());
+        }
         self.flush().await;
+        self.publish();
         loop {
             let wake = self
                 .b2bua
@@ -210,7 +267,9 @@ impl Signalling {
                 Some(m) = from_trunks.recv() => self.handle_outside(m).await,
                 Some(m) = from_lan.recv() => self.handle_pbx(m).await,
                 Some(t) = trunk_flows.recv() => {
-                    tracing::info!(trunk = t.trunk, remote = %t.flow.remote, "trunk connection up; calls to it use it");
+                    if self.index == 0 {
+                        tracing::info!(trunk = t.trunk, remote = %t.flow.remote, "trunk connection up; calls to it use it");
+                    }
                     self.b2bua.set_trunk_flow(Instant::now(), t.trunk, Flow {
                         id: FlowId(t.flow.id.0 & ID_MASK),
                         remote: t.flow.remote,
@@ -228,26 +287,56 @@ impl Signalling {
                 () = async { match wake { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                     self.b2bua.handle_timeout(Instant::now());
                 }
-                _ = metrics_tick.tick() => {
-                    let now = Instant::now();
-                    self.guard.handle_timeout(now);
-                    let over: Vec<CallHandle> = self
-                        .started
-                        .iter()
-                        .filter(|(_, t)| now.duration_since(**t) > self.max_call)
-                        .map(|(c, _)| *c)
-                        .collect();
-                    for call in over {
-                        self.started.remove(&call);
-                        if self.b2bua.hang_up(now, call) {
-                            tracing::warn!(call = call.0, max_secs = self.max_call.as_secs(), "maximum call duration reached: call ended");
-                        }
-                    }
-                    self.render_metrics();
-                }
+                _ = metrics_tick.tick() => self.tick(),
                 else => break,
             }
             self.flush().await;
+            self.publish();
+        }
+    }
+
+    /// Once a second: guard timers (worker 0), maximum call duration, figures, metrics.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        if self.index == 0 {
+            lock(&self.shared.guard).handle_timeout(now);
+        }
+        let max_call = self.shared.max_call;
+        let over: Vec<CallHandle> = self
+            .started
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) > max_call)
+            .map(|(c, _)| *c)
+            .collect();
+        for call in over {
+            self.started.remove(&call);
+            if self.b2bua.hang_up(now, call) {
+                tracing::warn!(
+                    call = call.0,
+                    max_secs = max_call.as_secs(),
+                    "maximum call duration reached: call ended"
+                );
+            }
+        }
+    }
+
+    /// Publishes this worker's figures for the metrics endpoint (cheap: no allocation once
+    /// the trunk lists have their length).
+    fn publish(&self) {
+        let Some(stats) = self.shared.stats.get(self.index) else {
+            return;
+        };
+        let mut s = lock(stats);
+        s.counters = self.b2bua.counters();
+        s.calls_active = self.b2bua.calls_active();
+        s.dialogs = self.b2bua.dialogs();
+        s.transactions = self.b2bua.transactions();
+        let trunks = self.b2bua.config().trunks.len();
+        s.trunk_up.resize(trunks, None);
+        s.trunk_registered.resize(trunks, None);
+        for i in 0..trunks {
+            s.trunk_up[i] = self.b2bua.trunk_up(i);
+            s.trunk_registered[i] = self.b2bua.trunk_registered(i);
         }
     }
 
@@ -259,7 +348,7 @@ impl Signalling {
             Ok(p) => p,
             Err(answer) => {
                 if let Some(bytes) = answer {
-                    let _ = self.trunks.send(m.flow, bytes).await;
+                    let _ = self.shared.trunks.send(m.flow, bytes).await;
                 }
                 return;
             }
@@ -274,10 +363,13 @@ impl Signalling {
                 ruri_user: facts.4.as_deref(),
                 auth_user: None,
             };
-            match self
-                .guard
-                .check_request(now, Source::Ip(m.remote.ip()), &facts)
-            {
+            let verdict = {
+                let mut guard = lock(&self.shared.guard);
+                let v = guard.check_request(now, Source::Ip(m.remote.ip()), &facts);
+                log_security_events(&mut guard);
+                v
+            };
+            match verdict {
                 Verdict::Allow => {}
                 Verdict::DropSilently(reason) => {
                     tracing::info!(source = %m.remote, reason = ?reason, "request dropped by the guard");
@@ -286,12 +378,15 @@ impl Signalling {
                 Verdict::Reject { status, reason } => {
                     tracing::info!(source = %m.remote, reason = ?reason, status, "request rejected by the guard");
                     let r = drawbridge_sip::response_to(req, status, "Forbidden", None);
-                    let _ = self.trunks.send(m.flow, drawbridge_sip::to_bytes(&r)).await;
+                    let _ = self
+                        .shared
+                        .trunks
+                        .send(m.flow, drawbridge_sip::to_bytes(&r))
+                        .await;
                     return;
                 }
             }
         }
-        self.log_security_events();
         if let Err(e) = self.b2bua.handle_parsed(now, parsed, flow, side) {
             tracing::debug!(source = %m.remote, error = %e, "message not handled");
         }
@@ -304,7 +399,7 @@ impl Signalling {
             Ok(p) => p,
             Err(answer) => {
                 if let Some(bytes) = answer {
-                    let _ = self.lan.send(m.flow, bytes).await;
+                    let _ = self.shared.lan.send(m.flow, bytes).await;
                 }
                 return;
             }
@@ -319,11 +414,20 @@ impl Signalling {
                 .is_none()
         {
             let dialled = req.uri.user().map(ToString::to_string).unwrap_or_default();
-            if let DialVerdict::Denied { number, reason } = self.guard.check_dial(None, &dialled) {
+            let verdict = {
+                let mut guard = lock(&self.shared.guard);
+                let v = guard.check_dial(None, &dialled);
+                log_security_events(&mut guard);
+                v
+            };
+            if let DialVerdict::Denied { number, reason } = verdict {
                 tracing::warn!(number = %number, reason = ?reason, "outbound call refused by the dial policy");
                 let r = drawbridge_sip::response_to(req, 403, "Forbidden", Some("dialpolicy"));
-                let _ = self.lan.send(m.flow, drawbridge_sip::to_bytes(&r)).await;
-                self.log_security_events();
+                let _ = self
+                    .shared
+                    .lan
+                    .send(m.flow, drawbridge_sip::to_bytes(&r))
+                    .await;
                 return;
             }
         }
@@ -357,9 +461,9 @@ impl Signalling {
             let bytes = t.bytes.to_vec();
             let id = t.flow.id.0;
             let (transports, trunk) = if id & LAN != 0 {
-                (&self.lan, 0)
+                (&self.shared.lan, 0)
             } else {
-                (&self.trunks, self.trunk_of(t.flow.remote))
+                (&self.shared.trunks, self.trunk_of(t.flow.remote))
             };
             if id & UDP_NAMED != 0 && t.flow.transport != TransportKind::Udp {
                 // A TCP/TLS trunk before its first connection: its flow is a placeholder,
@@ -396,10 +500,12 @@ impl Signalling {
                     caller,
                     callee,
                 } => {
+                    self.started.insert(call, Instant::now());
                     tracing::info!(call = call.0, ?from, ?to, caller = %caller, callee = %callee, "call started");
                 }
                 B2buaEvent::CallAnswered { call } => tracing::info!(call = call.0, "call answered"),
                 B2buaEvent::CallEnded { call, status } => {
+                    self.started.remove(&call);
                     tracing::info!(call = call.0, status, "call ended")
                 }
                 B2buaEvent::Forged { side, flow, method } => {
@@ -420,7 +526,6 @@ impl Signalling {
                 other => tracing::debug!(event = ?other, "b2bua event"),
             }
         }
-        self.log_security_events();
     }
 
     fn trunk_name(&self, trunk: usize) -> &str {
@@ -432,22 +537,49 @@ impl Signalling {
     }
 
     fn trunk_of(&self, remote: SocketAddr) -> usize {
-        self.trunk_udp
+        self.shared
+            .trunk_udp
             .iter()
             .position(|a| *a == Some(remote))
             .unwrap_or(0)
     }
+}
 
-    fn log_security_events(&mut self) {
-        while let Some(e) = self.guard.poll_event() {
-            tracing::warn!(target: "drawbridge::security", event = ?e, "security event");
-        }
-    }
-
-    fn render_metrics(&self) {
+impl Shared {
+    /// The Prometheus text of every core: the guard, the workers' B2BUA figures summed,
+    /// the trunks' state, the SIP transports and the media relay. Rendered per scrape.
+    pub(crate) fn render_metrics(&self) -> String {
         let mut out = String::new();
-        self.guard.render_prometheus(&mut out);
-        let c = self.b2bua.counters();
+        lock(&self.guard).render_prometheus(&mut out);
+        let mut trunk_up: Vec<Option<bool>> = vec![None; self.trunk_names.len()];
+        let mut trunk_registered = trunk_up.clone();
+        let total = self
+            .stats
+            .iter()
+            .fold(WorkerStats::default(), |mut acc, s| {
+                let s = lock(s);
+                let (a, b) = (&mut acc.counters, &s.counters);
+                a.calls_started += b.calls_started;
+                a.calls_answered += b.calls_answered;
+                a.calls_refused += b.calls_refused;
+                a.forged_in_dialog += b.forged_in_dialog;
+                a.stray_responses += b.stray_responses;
+                a.auth_retries += b.auth_retries;
+                a.parse_errors += b.parse_errors;
+                for (all, one) in [
+                    (&mut trunk_up, &s.trunk_up),
+                    (&mut trunk_registered, &s.trunk_registered),
+                ] {
+                    for (a, o) in all.iter_mut().zip(one) {
+                        *a = a.or(*o);
+                    }
+                }
+                acc.calls_active += s.calls_active;
+                acc.dialogs += s.dialogs;
+                acc.transactions += s.transactions;
+                acc
+            });
+        let c = total.counters;
         for (name, v) in [
             ("calls_started", c.calls_started),
             ("calls_answered", c.calls_answered),
@@ -462,28 +594,24 @@ impl Signalling {
             ));
         }
         for (name, v) in [
-            ("calls_active", self.b2bua.calls_active()),
-            ("dialogs", self.b2bua.dialogs()),
-            ("transactions", self.b2bua.transactions()),
+            ("calls_active", total.calls_active),
+            ("dialogs", total.dialogs),
+            ("transactions", total.transactions),
+            ("workers", self.stats.len()),
         ] {
             out.push_str(&format!(
                 "# TYPE drawbridge_b2bua_{name} gauge\ndrawbridge_b2bua_{name} {v}\n"
             ));
         }
-        for (metric, state) in [
-            (
-                "trunk_up",
-                B2bua::trunk_up as fn(&B2bua, usize) -> Option<bool>,
-            ),
-            ("trunk_registered", B2bua::trunk_registered),
+        for (metric, states) in [
+            ("trunk_up", &trunk_up),
+            ("trunk_registered", &trunk_registered),
         ] {
             let known: Vec<(String, bool)> = self
-                .b2bua
-                .config()
-                .trunks
+                .trunk_names
                 .iter()
-                .enumerate()
-                .filter_map(|(i, t)| state(&self.b2bua, i).map(|v| (label_value(&t.name), v)))
+                .zip(states)
+                .filter_map(|(name, v)| v.map(|v| (label_value(name), v)))
                 .collect();
             if !known.is_empty() {
                 out.push_str(&format!("# TYPE drawbridge_{metric} gauge\n"));
@@ -506,26 +634,30 @@ impl Signalling {
                 }
             }
         }
+        let relay = &self.relay;
         out.push_str(&format!(
             "# TYPE drawbridge_media_open_sockets gauge\ndrawbridge_media_open_sockets {}\n",
-            self.relay.open_sockets()
+            relay.open_sockets()
         ));
-        let (sessions, timeouts, unknown) =
-            self.relay.counters().iter().fold((0, 0, 0), |acc, c| {
-                (
-                    acc.0 + c.sessions,
-                    acc.1 + c.timeouts,
-                    acc.2 + c.unknown_port,
-                )
-            });
+        let (sessions, timeouts, unknown) = relay.counters().iter().fold((0, 0, 0), |acc, c| {
+            (
+                acc.0 + c.sessions,
+                acc.1 + c.timeouts,
+                acc.2 + c.unknown_port,
+            )
+        });
         out.push_str(&format!(
             "# TYPE drawbridge_media_sessions gauge\ndrawbridge_media_sessions {sessions}\n\
              # TYPE drawbridge_media_timeouts_total counter\ndrawbridge_media_timeouts_total {timeouts}\n\
              # TYPE drawbridge_media_unknown_port_total counter\ndrawbridge_media_unknown_port_total {unknown}\n"
         ));
-        if let Ok(mut m) = self.metrics.lock() {
-            *m = out;
-        }
+        out
+    }
+}
+
+fn log_security_events(guard: &mut Guard) {
+    while let Some(e) = guard.poll_event() {
+        tracing::warn!(target: "drawbridge::security", event = ?e, "security event");
     }
 }
 
@@ -537,7 +669,7 @@ fn label_value(s: &str) -> String {
 }
 
 /// A connection to a trunk provider that requests to it now go over.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TrunkFlow {
     trunk: usize,
     flow: drawbridge_transport::sip::Flow,

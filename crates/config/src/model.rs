@@ -92,6 +92,10 @@ pub struct SipConfig {
     /// Certificate and key of the TLS listener.
     #[serde(default)]
     pub tls: Option<TlsServerConfig>,
+    /// Signalling workers, each owning a share of the calls (1–64); unset = one per CPU
+    /// core drawbridge may use, at most 16.
+    #[serde(default)]
+    pub workers: Option<u16>,
 }
 
 /// The TLS server identity of the SIP-TLS listener.
@@ -400,6 +404,7 @@ impl Default for SipConfig {
             listen_udp: None,
             advertised_host: None,
             tls: None,
+            workers: None,
         }
     }
 }

@@ -305,6 +305,15 @@ impl Validator {
 
     fn sip(&mut self, config: &Config) {
         let sip = &config.sip;
+        if let Some(w) = sip.workers
+            && !(1..=64).contains(&w)
+        {
+            self.push(
+                "sip.workers",
+                w,
+                "must be between 1 and 64 (or left out: one per CPU core)",
+            );
+        }
         if sip.listen_tls.is_some() {
             match &sip.tls {
                 None => self.push(

@@ -358,3 +358,14 @@ fn a_default_listener_can_be_switched_off() {
         "{msg}"
     );
 }
+
+#[test]
+fn signalling_workers_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = base(dir.path()).replace("[sip]\n", "[sip]\nworkers = 0\n");
+    assert_one(&toml, dir.path(), "sip.workers");
+    let toml = base(dir.path()).replace("[sip]\n", "[sip]\nworkers = 65\n");
+    assert_one(&toml, dir.path(), "between 1 and 64");
+    let toml = base(dir.path()).replace("[sip]\n", "[sip]\nworkers = 3\n");
+    assert_eq!(problems(&toml, dir.path()), Vec::<String>::new());
+}

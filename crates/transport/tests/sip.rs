@@ -248,6 +248,44 @@ async fn udp_from_allowed_sources_arrives_with_the_trunk_and_others_are_counted(
 }
 
 #[tokio::test]
+async fn a_sharded_sink_delivers_each_message_to_the_channel_its_bytes_pick() {
+    let (tx0, mut rx0) = mpsc::channel(64);
+    let (tx1, mut rx1) = mpsc::channel(64);
+    // Pick by the Call-ID's last character: "…0" to channel 0, "…1" to channel 1.
+    fn pick(bytes: &[u8], n: usize) -> usize {
+        let key = drawbridge_sip::route_key(bytes);
+        key.call_id
+            .and_then(|c| c.last())
+            .map_or(0, |b| usize::from(b - b'0') % n)
+    }
+    let sink = drawbridge_transport::sip::InboundSink::sharded(vec![tx0, tx1], pick);
+    let t = SipTransports::bind(
+        config(
+            vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], false)],
+            None,
+        ),
+        sink,
+    )
+    .await
+    .unwrap();
+    let dst = t.local_addr(Transport::Udp).unwrap();
+    let a = udp_from("127.0.0.2").await;
+    for tag in ["x0", "y1", "z1", "w0"] {
+        a.send_to(&options(tag), dst).await.unwrap();
+    }
+    for (rx, want) in [(&mut rx0, ["x0", "w0"]), (&mut rx1, ["y1", "z1"])] {
+        for tag in want {
+            assert_eq!(
+                recv(rx).await.bytes,
+                options(tag),
+                "in order, on its channel"
+            );
+        }
+        assert!(rx.try_recv().is_err(), "nothing else on this channel");
+    }
+}
+
+#[tokio::test]
 async fn udp_kernel_filter_drops_before_userspace() {
     let (t, mut rx) = start(config(
         vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], true)],

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use super::config::{ListenerConfig, SipTransportConfig};
 use super::error::SetupError;
 use super::tls::{ClientTls, ServerTls};
-use super::{Flow, Inbound, Inner, SipCounters, SipTransports, Transport, admit, lock, stream};
+use super::{Flow, Inner, SipCounters, SipTransports, Transport, admit, lock, stream};
 use crate::source_filter;
 
 /// Accept backlog of the TCP/TLS listeners.
@@ -29,7 +29,7 @@ enum Bound {
 
 pub(super) async fn bind(
     config: SipTransportConfig,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: super::InboundSink,
 ) -> Result<SipTransports, SetupError> {
     for l in &config.listeners {
         if let Some((net, trunk)) = l.allow.iter().find(|(_, t)| *t >= config.trunks.len()) {

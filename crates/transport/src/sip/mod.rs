@@ -97,6 +97,40 @@ pub struct Inbound {
     pub received: Instant,
 }
 
+/// Where received messages go: one channel, or one of several chosen per message by a
+/// function of its bytes — so that several workers can share the signalling, each message
+/// reaching the worker that owns its call without a hop through a dispatcher.
+#[derive(Debug, Clone)]
+pub struct InboundSink {
+    senders: Vec<mpsc::Sender<Inbound>>,
+    pick: fn(&[u8], usize) -> usize,
+}
+
+impl InboundSink {
+    /// Messages go to `senders[pick(bytes, senders.len()) % senders.len()]`. An empty
+    /// list drops everything (counted as `channel_full`).
+    pub fn sharded(senders: Vec<mpsc::Sender<Inbound>>, pick: fn(&[u8], usize) -> usize) -> Self {
+        Self { senders, pick }
+    }
+
+    fn try_send(&self, msg: Inbound) -> Result<(), ()> {
+        let n = self.senders.len();
+        let i = if n > 1 {
+            (self.pick)(&msg.bytes, n) % n
+        } else {
+            0
+        };
+        let tx = self.senders.get(i).ok_or(())?;
+        tx.try_send(msg).map_err(drop)
+    }
+}
+
+impl From<mpsc::Sender<Inbound>> for InboundSink {
+    fn from(tx: mpsc::Sender<Inbound>) -> Self {
+        Self::sharded(vec![tx], |_, _| 0)
+    }
+}
+
 /// A handle to the running SIP transports; cheap to clone. The tasks run until
 /// [`SipTransports::shutdown`] (dropping the handles does not stop them).
 #[derive(Debug, Clone)]
@@ -111,7 +145,7 @@ struct Inner {
     sip_limits: drawbridge_sip::Limits,
     counters: Arc<SipCounters>,
     flows: Mutex<FlowTable>,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: InboundSink,
     server_tls: Option<ServerTls>,
     client_tls: ClientTls,
     bound: Vec<(Transport, SocketAddr)>,
@@ -145,13 +179,14 @@ fn admit(allow: &[(IpNet, usize)], ip: IpAddr) -> Option<usize> {
 
 impl SipTransports {
     /// Binds every listener and starts its task on the current tokio runtime. Messages
-    /// go to `inbound` (bounded: when it is full, messages are dropped and counted in
-    /// `channel_full`).
+    /// go to `inbound`, one channel or one of several ([`InboundSink`]); channels are
+    /// bounded: when the chosen one is full, the message is dropped and counted in
+    /// `channel_full`.
     pub async fn bind(
         config: SipTransportConfig,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: impl Into<InboundSink>,
     ) -> Result<Self, SetupError> {
-        listen::bind(config, inbound).await
+        listen::bind(config, inbound.into()).await
     }
 
     /// The address the first listener of `transport` is bound to.
