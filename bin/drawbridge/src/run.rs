@@ -20,7 +20,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::cli::ConfigArg;
-use crate::signalling::{CallMedia, Shared, Signalling, TrunkFlow, b2bua_config, local_ip_towards};
+use crate::signalling::{
+    CallMedia, GuardAdmission, Shared, Signalling, TrunkFlow, b2bua_config, local_ip_towards,
+};
 
 pub(crate) fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     let path = args.path()?;
@@ -245,10 +247,14 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             calls: std::collections::HashMap::new(),
         };
         let shard = drawbridge_b2bua::Shard::new(index, workers);
-        let b2bua = drawbridge_b2bua::B2bua::new(
+        let mut b2bua = drawbridge_b2bua::B2bua::new(
             b2bua_config(&config, &trunk_udp, secret, shard),
             Box::new(media),
         );
+        b2bua.set_admission(Box::new(GuardAdmission {
+            shared: shared.clone(),
+            tickets: std::collections::HashMap::new(),
+        }));
         let worker = Signalling {
             index,
             b2bua,

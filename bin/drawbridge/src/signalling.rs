@@ -749,6 +749,45 @@ fn facts(req: &rsip::Request) -> Facts {
     )
 }
 
+/// The guard's call admission (calls per second, concurrent calls globally and per
+/// trunk) as the B2BUA asks it: one ticket per admitted call, handed back when it ends.
+pub(crate) struct GuardAdmission {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tickets: HashMap<CallHandle, drawbridge_guard::CallTicket>,
+}
+
+impl drawbridge_b2bua::CallAdmission for GuardAdmission {
+    fn admit(&mut self, now: Instant, call: CallHandle, from: Side, to: Side) -> Result<(), u16> {
+        let trunk = [from, to].into_iter().find_map(|s| match s {
+            Side::Outside(Outside::Trunk(i)) => u16::try_from(i).ok(),
+            _ => None,
+        });
+        let scope = drawbridge_guard::CallScope {
+            trunk: trunk.map(drawbridge_guard::TrunkId),
+            peer: None,
+        };
+        let mut guard = lock(&self.shared.guard);
+        let result = guard.admit_call(now, scope);
+        log_security_events(&mut guard);
+        match result {
+            Ok(ticket) => {
+                self.tickets.insert(call, ticket);
+                Ok(())
+            }
+            Err(rejection) => {
+                tracing::warn!(call = call.0, ?from, ?to, reason = %rejection, "call refused by admission control");
+                Err(rejection.status())
+            }
+        }
+    }
+
+    fn release(&mut self, call: CallHandle) {
+        if let Some(ticket) = self.tickets.remove(&call) {
+            lock(&self.shared.guard).release(ticket);
+        }
+    }
+}
+
 /// The media side of the B2BUA: one relay session per call and m-line.
 pub(crate) struct CallMedia {
     pub(crate) relay: RtpRelay,

@@ -53,9 +53,9 @@ mod timer;
 
 pub use build::cancel_for;
 pub use call::{
-    Advertised, B2bua, B2buaConfig, B2buaEvent, CallHandle, Counters, Credentials, DEFAULT_ALLOWED,
-    HandleError, Leg, MediaAllocator, MediaAnchor, MediaRefused, NEVER_CROSS, Outside, Pbx, PeerId,
-    Side, Trunk, TrunkDownReason,
+    Advertised, B2bua, B2buaConfig, B2buaEvent, CallAdmission, CallHandle, Counters, Credentials,
+    DEFAULT_ALLOWED, HandleError, Leg, MediaAllocator, MediaAnchor, MediaRefused, NEVER_CROSS,
+    Outside, Pbx, PeerId, Side, Trunk, TrunkDownReason,
 };
 pub use error::{MessageError, SendError};
 pub use event::{Incoming, Transmit, TuEvent};

@@ -24,8 +24,8 @@ pub use self::trunks::TrunkDownReason;
 use self::trunks::TrunkState;
 
 use crate::{
-    Advertised, B2buaConfig, CallHandle, Flow, Incoming, MediaAllocator, MessageError, Outside,
-    Side, TransactionId, TransactionLayer, Transmit, TransportKind, TuEvent,
+    Advertised, B2buaConfig, CallAdmission, CallHandle, Flow, Incoming, MediaAllocator,
+    MessageError, Outside, Side, TransactionId, TransactionLayer, Transmit, TransportKind, TuEvent,
 };
 
 /// Something the runtime may want to know (logs, metrics, CDRs, security events).
@@ -215,6 +215,7 @@ pub struct B2bua {
     config: B2buaConfig,
     layer: TransactionLayer,
     media: Box<dyn MediaAllocator + Send>,
+    admission: Option<Box<dyn CallAdmission + Send>>,
     ids: Ids,
     next_call: u64,
     calls: HashMap<CallHandle, Call>,
@@ -291,6 +292,7 @@ impl B2bua {
             ids: Ids::new(config.secret, config.shard),
             config,
             media,
+            admission: None,
             next_call: 0,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -301,6 +303,12 @@ impl B2bua {
             events: VecDeque::new(),
             counters: Counters::default(),
         }
+    }
+
+    /// Puts every new call through `admission` (rates and concurrency limits kept outside
+    /// the core); it hears about every admitted call's end.
+    pub fn set_admission(&mut self, admission: Box<dyn CallAdmission + Send>) {
+        self.admission = Some(admission);
     }
 
     /// The configuration.
@@ -686,13 +694,21 @@ impl B2bua {
         }
     }
 
+    /// Gives back what a call held outside the core: its media and its admission.
+    fn release_call(&mut self, handle: CallHandle) {
+        self.media.release(handle);
+        if let Some(admission) = self.admission.as_mut() {
+            admission.release(handle);
+        }
+    }
+
     fn end_call(&mut self, handle: CallHandle, status: u16) {
         if let Some(call) = self.calls.remove(&handle) {
             for d in &call.legs {
                 self.dialogs
                     .remove(&(d.call_id.clone(), d.local_tag.clone()));
             }
-            self.media.release(handle);
+            self.release_call(handle);
             if call.state != CallState::Cancelling {
                 self.events.push_back(B2buaEvent::CallEnded {
                     call: handle,
@@ -877,6 +893,11 @@ impl B2bua {
 
         self.next_call += 1;
         let handle = self.config.shard.call_handle(self.next_call);
+        if let Some(admission) = self.admission.as_mut()
+            && let Err(code) = admission.admit(now, handle, side, b_side)
+        {
+            return self.refuse(now, id, &request, code);
+        }
         let a = Dialog {
             side,
             flow,
@@ -923,7 +944,7 @@ impl B2bua {
             Ok(b) => b,
             Err(code) => {
                 self.calls.remove(&handle);
-                self.media.release(handle);
+                self.release_call(handle);
                 return self.refuse(now, id, &request, code);
             }
         };
@@ -961,7 +982,7 @@ impl B2bua {
         });
         let Some((b_tx, b_request)) = sent else {
             self.calls.remove(&handle);
-            self.media.release(handle);
+            self.release_call(handle);
             return self.refuse(now, id, &request, 500);
         };
         let ring = now + self.config.ring_timeout;

@@ -10,6 +10,24 @@ use crate::Side;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallHandle(pub u64);
 
+/// Admission control outside the B2BUA (calls per second, concurrent calls per trunk):
+/// asked once per new call, before anything of it is sent on, and told when an admitted
+/// call ends. The runtime implements it on the guard; without one every call is admitted
+/// (up to [`crate::B2buaConfig::max_calls`]).
+pub trait CallAdmission {
+    /// A new call from `from` to `to` at `now`: `Ok` to go on, `Err(status)` to refuse it
+    /// with that final response (503, 403 …).
+    fn admit(
+        &mut self,
+        now: std::time::Instant,
+        call: CallHandle,
+        from: Side,
+        to: Side,
+    ) -> Result<(), u16>;
+    /// An admitted call has ended (or was refused after admission): uncount it.
+    fn release(&mut self, call: CallHandle);
+}
+
 /// Our media address and ports for one leg: what the SDP sent on that leg carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaAnchor {

@@ -14,6 +14,6 @@ pub use self::config::{
     Advertised, B2buaConfig, Credentials, DEFAULT_ALLOWED, NEVER_CROSS, Pbx, Trunk,
 };
 pub use self::core::{B2bua, B2buaEvent, Counters, HandleError, TrunkDownReason};
-pub use self::media::{CallHandle, MediaAllocator, MediaAnchor, MediaRefused};
+pub use self::media::{CallAdmission, CallHandle, MediaAllocator, MediaAnchor, MediaRefused};
 pub use self::side::{Outside, PeerId, Side};
 pub use self::state::Leg;

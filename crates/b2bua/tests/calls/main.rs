@@ -1,6 +1,7 @@
 //! Call-level tests of the B2BUA core: whole calls through both legs on a virtual clock,
 //! asserting on the bytes sent, parsed back with `drawbridge_sip::parse_message`.
 
+mod admission;
 mod harness;
 mod inbound;
 mod leaks;
