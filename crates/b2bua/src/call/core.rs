@@ -819,7 +819,8 @@ impl B2bua {
         if self.advertised(side).is_none() {
             return self.refuse(now, id, &request, 403);
         }
-        let callee = match request.uri.user() {
+        // normalized_user: decodes the pre-pass's `%2E` and gives a tel: URI's number.
+        let callee = match drawbridge_sip::normalized_user(&request.uri).as_deref() {
             // A registered trunk sends calls to the Contact we registered, whose user is
             // the account name: the number dialled is in To then.
             Some(u) if self.is_registered_account(side, u) => {

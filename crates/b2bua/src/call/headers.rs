@@ -147,7 +147,7 @@ pub(crate) fn identity_of(value: &str) -> Option<(Option<String>, String)> {
         _ => ("", value.split(';').next().unwrap_or("")),
     };
     let uri = rsip::Uri::try_from(uri.trim()).ok()?;
-    let user = uri.user()?.to_owned();
+    let user = drawbridge_sip::normalized_user(&uri)?.into_owned();
     if !is_safe_user(&user) {
         return None;
     }

@@ -3,6 +3,7 @@
 
 mod harness;
 mod inbound;
+mod ipv6;
 mod leaks;
 mod outbound;
 mod pinning;
