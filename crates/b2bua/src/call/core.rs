@@ -901,7 +901,7 @@ impl B2bua {
             remote_uri: hdr::name_addr(None, &callee, &callee_host),
             local_cseq: 1,
             remote_cseq: 0,
-            remote_target: format!("sip:{callee}@{callee_host}"),
+            remote_target: format!("sip:{callee}@{}", hdr::uri_host(&callee_host)),
             route_set: Vec::new(),
             sdp: LegOrigin::new(self.ids.sess_id(), 1),
             last_ack: None,
@@ -942,7 +942,7 @@ impl B2bua {
                 None => extra.push(("Supported".into(), "100rel".into())),
             }
         }
-        let uri = format!("sip:{callee}@{callee_host}");
+        let uri = format!("sip:{callee}@{}", hdr::uri_host(&callee_host));
         let o = Outgoing {
             method: "INVITE",
             uri: &uri,

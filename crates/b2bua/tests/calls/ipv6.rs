@@ -164,3 +164,43 @@ fn tel_uris_from_the_provider_reach_the_pbx_as_sip() {
     );
     assert!(!h.all_bytes_to(PBX_FLOW).contains("tel:"));
 }
+
+#[test]
+fn an_ipv6_lan_address_of_ours_is_bracketed_in_every_uri_towards_the_pbx() {
+    let mut config = config();
+    config.pbx.advertised.host = "2001:db8:19::1".into();
+    config.pbx.domain = "2001:db8:19::5".into();
+    let mut h = Harness::with_config(config);
+    // The harness parses everything the core sends: an unbracketed IPv6 host would fail.
+    h.trunk_sends(&trunk_invite());
+    let sent = h.take();
+    let invite = sent
+        .iter()
+        .find(|s| s.flow.id.0 == PBX_FLOW)
+        .unwrap_or_else(|| {
+            panic!(
+                "INVITE to the PBX: {:?}",
+                sent.iter().map(Sent::text).collect::<Vec<_>>()
+            )
+        });
+    let text = invite.text();
+    assert!(
+        text.starts_with("INVITE sip:+4930123456@[2001:db8:19::5] SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(
+        invite
+            .header("From")
+            .unwrap()
+            .starts_with("\"Caller Name\" <sip:+4917012345@[2001:db8:19::1]>;tag="),
+        "{text}"
+    );
+    assert!(
+        text.contains("Via: SIP/2.0/UDP [2001:db8:19::1]:5060;branch="),
+        "{text}"
+    );
+    assert_eq!(
+        invite.header("Contact").as_deref(),
+        Some("<sip:[2001:db8:19::1]:5060>")
+    );
+}
