@@ -303,6 +303,29 @@ fn ipv6_references_type_and_round_trip() {
     assert_eq!(r.uri.host_with_port.port, None);
     assert_eq!(r.uri.to_string(), "sip:[2001:db8::10:5070]");
 
+    // compact forms and several values on one line: one header per value, all typed
+    let msg = parse("ipv6-compact-forms").unwrap();
+    let hosts: Vec<String> = vias(&msg)
+        .iter()
+        .map(|v| v.typed().unwrap().uri.host_with_port.to_string())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["[2001:db8::b:1]:5062", "[2001:db8::b:2]", "192.0.2.120"]
+    );
+    let contacts: Vec<String> = msg
+        .headers()
+        .iter()
+        .filter_map(|h| match h {
+            rsip::Header::Contact(c) => Some(c.typed().unwrap().uri.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        contacts,
+        ["sip:vic@[2001:db8::b:1]:5062", "sip:vic@[2001:db8::b:3]"]
+    );
+
     // received= with and without brackets: both read as the address, written bare
     let msg = parse("ipv6-via-received-bracketed").unwrap();
     for via in vias(&msg) {
