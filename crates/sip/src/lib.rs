@@ -1,5 +1,13 @@
 //! SIP message layer of drawbridge, on top of [`rsip`] 0.4.
 //!
+//! The workspace builds rsip 0.4.0 from `vendor/rsip` with a few parser fixes (listed in
+//! `vendor/rsip/PATCHES.md`): bracketed IPv6 references (`sip:a@[2001:db8::1]:5070`, Via
+//! sent-by `[2001:db8::9:1]`, `received=` with or without brackets), `tel:` URIs
+//! ([`rsip::Scheme::Tel`], the number kept opaque in the URI's host), quoted-string
+//! parameter values (`+sip.instance="<urn:…>"`) and a `<` inside a quoted display name.
+//! An IPv6 host prints as `[v6]` (in URIs, Via sent-by, [`rsip::HostWithPort`]); `received=`
+//! prints bare, as RFC 3261's grammar has it.
+//!
 //! rsip parses well-formed SIP but leaves gaps an SBC facing the internet must fill; this
 //! crate fills them, sans-IO (bytes in, values out):
 //!
@@ -33,13 +41,15 @@
 //! - a `.` in the user part of a SIP URI (Request-URI, From, To, Contact, Route …) reaches
 //!   rsip escaped as `%2E`, because rsip 0.4 loses the userinfo at a dot (`john.doe@host`
 //!   would become a host). The URI is equivalent (RFC 3261 §19.1.4); read users with
-//!   [`normalized_user`], not `uri.auth.user`.
+//!   [`normalized_user`], not `uri.auth.user` (it also gives the number of a `tel:` URI);
+//! - IPv6 addresses are re-spelled canonically when a header is re-emitted from its typed
+//!   form (`[2001:DB8:0::1]` becomes `[2001:db8::1]`; the three-colon spelling RFC 5118
+//!   §4.10 describes, `[2001:db8:::192.0.2.1]`, becomes `[2001:db8::c000:201]`): the same
+//!   address.
 //!
-//! What rsip 0.4 cannot represent, so valid messages carrying it are refused (400, or 416
-//! for `tel:`): bracketed IPv6 hosts in the Request-URI, top Via, From or To; `tel:` URIs
-//! there; quoted-string parameter values or a `<` in a quoted display name in From/To; an
-//! unknown transport in the top Via. Typed access to other headers has the same limits
-//! (notably a Contact with `+sip.instance="<urn:…>"` does not type).
+//! What our rsip still cannot represent, so valid messages carrying it are refused (400):
+//! an unknown transport in the top Via (`SIP/2.0/QUIC`). URIs of other schemes than
+//! `sip:`, `sips:` and `tel:` in the Request-URI, From or To are answered 416.
 #![warn(missing_docs)]
 
 mod compact;

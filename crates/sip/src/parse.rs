@@ -108,7 +108,8 @@ fn classify(name: &str) -> Kind {
 /// Then it checks that Via, From, To, Call-ID and CSeq are present (Max-Forwards may be
 /// missing), that single-valued headers are single, that the CSeq method equals the request
 /// method, that the top Via, From and To parse as typed headers, and that the Request-URI,
-/// From and To are `sip:`/`sips:` URIs ([`ParseError::UnsupportedUriScheme`] otherwise).
+/// From and To are `sip:`, `sips:` or `tel:` URIs ([`ParseError::UnsupportedUriScheme`]
+/// otherwise).
 ///
 /// The error says what to answer: see [`ParseError::status_code`].
 pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseError> {
@@ -352,7 +353,7 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
 
 /// The top Via, From and To must parse as typed headers: the B2BUA reads them for every
 /// message, and a 400 now is better than a failure deep in a transaction. The Request-URI,
-/// From and To must also be SIP(S) URIs as rsip reads them: rsip "parses" some foreign URIs
+/// From and To must also be SIP(S) or tel URIs as rsip reads them: rsip "parses" some foreign URIs
 /// without a scheme (`mailto:a@b` as user `mailto`, password `a`), which must not reach the
 /// B2BUA as if they were SIP.
 fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
@@ -397,7 +398,7 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
 
 /// What is wrong with a URI rsip did parse.
 enum UriProblem {
-    /// Not `sip:` or `sips:`.
+    /// Not `sip:`, `sips:` or `tel:`.
     Scheme,
     /// An `@` ended up in the host: rsip did not see the userinfo (the pre-pass escapes the
     /// dots that cause this in well-formed user parts; what is left is malformed).
@@ -406,7 +407,7 @@ enum UriProblem {
 
 fn uri_problem(uri: &rsip::Uri) -> Option<UriProblem> {
     match uri.scheme {
-        Some(rsip::Scheme::Sip | rsip::Scheme::Sips) => {}
+        Some(rsip::Scheme::Sip | rsip::Scheme::Sips | rsip::Scheme::Tel) => {}
         _ => return Some(UriProblem::Scheme),
     }
     if let rsip::Host::Domain(d) = &uri.host_with_port.host
@@ -417,11 +418,11 @@ fn uri_problem(uri: &rsip::Uri) -> Option<UriProblem> {
     None
 }
 
-/// Whether a URI is `sip:` or `sips:`, the only schemes rsip 0.4 parses (it has no `tel:`
-/// support: `tel:+1555…` fails or turns into a host and port).
+/// Whether a URI is `sip:`, `sips:` or `tel:`, the schemes our rsip parses (any other
+/// either fails or is read as a host and port: `mailto:a@b`).
 fn is_sip_scheme(uri: &str) -> bool {
     let scheme = uri.split_once(':').map_or("", |(s, _)| s);
-    ["sip", "sips"]
+    ["sip", "sips", "tel"]
         .iter()
         .any(|s| s.eq_ignore_ascii_case(scheme))
 }

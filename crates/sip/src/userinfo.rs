@@ -127,7 +127,16 @@ pub(crate) fn header_uri(value: &str) -> Option<(usize, usize)> {
 /// pre-pass of [`crate::parse_message`] escapes the dots of user parts (`john%2Edoe`)
 /// because rsip 0.4 misparses them, and peers may escape any unreserved character.
 /// `None` when the URI has no user part.
+///
+/// For a `tel:` URI (which has no user part; rsip keeps its number where a SIP URI has its
+/// host) this is the number without its visual separators `-.()`, as RFC 3966 §4 compares
+/// them: `tel:+1-555-0100` gives `+15550100`.
 pub fn normalized_user(uri: &rsip::Uri) -> Option<Cow<'_, str>> {
+    if uri.scheme == Some(rsip::Scheme::Tel) {
+        let number = uri.host_with_port.host.to_string();
+        let digits: String = number.chars().filter(|c| !"-.()".contains(*c)).collect();
+        return (!digits.is_empty()).then_some(Cow::Owned(digits));
+    }
     let user = uri.auth.as_ref()?.user.as_str();
     if !user.contains('%') {
         return Some(Cow::Borrowed(user));

@@ -361,9 +361,12 @@ fn foreign_uri_schemes_get_416() {
         ("To: <sip:bob@198.51.100.7>", "To: mailto:bob@example.com"),
         (
             "From: \"Alice\" <sip:alice@10.0.0.7>",
-            "From: <tel:+15555550100>",
+            "From: <urn:service:sos>",
         ),
-        ("INVITE sip:bob@198.51.100.7 ", "INVITE tel:+15555550100 "),
+        (
+            "INVITE sip:bob@198.51.100.7 ",
+            "INVITE telnet://198.51.100.7 ",
+        ),
     ] {
         assert_eq!(
             parse(&INVITE.replace(from, to)).unwrap_err(),
@@ -371,12 +374,21 @@ fn foreign_uri_schemes_get_416() {
             "{to}"
         );
     }
-    // A '<' inside a quoted display name is not the start of the URI: such a From is still
-    // refused (rsip 0.4 cannot parse it, a known gap) but as a bad header, not a bad scheme.
-    assert!(matches!(
-        parse(&INVITE.replace("From: \"Alice\"", "From: \"Alice <x>\"")).unwrap_err(),
-        ParseError::BadHeader { .. }
-    ));
+    // tel: is served (RFC 3966, the number kept opaque), in the Request-URI and From/To.
+    for (from, to) in [
+        (
+            "From: \"Alice\" <sip:alice@10.0.0.7>",
+            "From: <tel:+15555550100>",
+        ),
+        ("INVITE sip:bob@198.51.100.7 ", "INVITE tel:+15555550100 "),
+    ] {
+        assert!(parse(&INVITE.replace(from, to)).is_ok(), "{to}");
+    }
+    // A '<' inside a quoted display name is not the start of the URI.
+    let msg = parse(&INVITE.replace("From: \"Alice\"", "From: \"Alice <x>\"")).unwrap();
+    let from = msg.from_header().unwrap().typed().unwrap();
+    assert_eq!(from.display_name.as_deref(), Some("\"Alice <x>\""));
+    assert_eq!(from.uri.host_with_port.to_string(), "10.0.0.7");
 }
 
 #[test]

@@ -136,6 +136,7 @@ fn every_parsed_message_survives_serialization() {
         let wire = to_bytes(&msg);
         let again = parse_message(&wire, &Limits::default())
             .unwrap_or_else(|e| panic!("{}: re-parse failed: {e}", c.name));
+        assert_eq!(again, msg, "{}: parse -> to_bytes -> parse differs", c.name);
         assert_eq!(again.body(), msg.body(), "{}", c.name);
         assert_eq!(
             again.headers().iter().count(),
@@ -172,7 +173,7 @@ fn rejected_requests_that_deserve_an_answer_can_be_peeked() {
     assert!(peek(&load("missing-mandatory-headers"), &Limits::default()).is_none());
 }
 
-/// Every Via value (untyped: rsip 0.4 cannot type an IPv6 Via, and only the top one must be).
+/// Every Via value (untyped: only the top one must type).
 fn vias(msg: &SipMessage) -> Vec<rsip::headers::Via> {
     msg.headers()
         .iter()
@@ -277,17 +278,99 @@ fn multiple_values_become_one_header_each() {
     );
 }
 
-/// What rsip 0.4 cannot represent, pinned so an rsip upgrade that fixes it shows up here
-/// (then move the `gap:` cases of the MANIFEST to `ok`).
 #[test]
-fn rsip_gaps_are_still_there() {
-    // quoted-string parameter values (RFC 5626 +sip.instance, RFC 3840 methods="…")
-    let c = rsip::headers::Contact::new(r#"<sip:a@192.0.2.1>;+sip.instance="<urn:uuid:1>""#);
-    assert!(c.typed().is_err());
-    // bracketed IPv6 references
-    assert!(rsip::Uri::try_from("sip:[2001:db8::1]:5060").is_err());
-    // tel: URIs
-    assert!(rsip::Uri::try_from("tel:+15555550100").is_err());
+fn ipv6_references_type_and_round_trip() {
+    let Ok(msg @ SipMessage::Request(_)) = parse("ipv6-with-port") else {
+        panic!("request expected")
+    };
+    let SipMessage::Request(r) = &msg else {
+        unreachable!()
+    };
+    let v6 = |s: &str| rsip::Host::IpAddr(s.parse().unwrap());
+    assert_eq!(r.uri.host_with_port.host, v6("2001:db8::10"));
+    assert_eq!(r.uri.host_with_port.port, Some(5070.into()));
+    let top = vias(&msg)[0].typed().unwrap();
+    assert_eq!(top.uri.host_with_port.host, v6("2001:db8::9:1"));
+    assert_eq!(top.uri.to_string(), "[2001:db8::9:1]:6050");
+    let from = msg.from_header().unwrap().typed().unwrap();
+    assert_eq!(from.uri.to_string(), "sip:tom@[2001:db8::9:1]:6050");
+
+    // [2001:db8::10:5070] is one address, no port (RFC 5118 port ambiguity)
+    let Ok(SipMessage::Request(r)) = parse("ipv6-ambiguous-port") else {
+        panic!("request expected")
+    };
+    assert_eq!(r.uri.host_with_port.host, v6("2001:db8::10:5070"));
+    assert_eq!(r.uri.host_with_port.port, None);
+    assert_eq!(r.uri.to_string(), "sip:[2001:db8::10:5070]");
+
+    // compact forms and several values on one line: one header per value, all typed
+    let msg = parse("ipv6-compact-forms").unwrap();
+    let hosts: Vec<String> = vias(&msg)
+        .iter()
+        .map(|v| v.typed().unwrap().uri.host_with_port.to_string())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["[2001:db8::b:1]:5062", "[2001:db8::b:2]", "192.0.2.120"]
+    );
+    let contacts: Vec<String> = msg
+        .headers()
+        .iter()
+        .filter_map(|h| match h {
+            rsip::Header::Contact(c) => Some(c.typed().unwrap().uri.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        contacts,
+        ["sip:vic@[2001:db8::b:1]:5062", "sip:vic@[2001:db8::b:3]"]
+    );
+
+    // received= with and without brackets: both read as the address, written bare
+    let msg = parse("ipv6-via-received-bracketed").unwrap();
+    for via in vias(&msg) {
+        let via = via.typed().unwrap();
+        assert_eq!(
+            via.received().unwrap(),
+            Some("2001:db8::9:255".parse().unwrap())
+        );
+        assert!(via.to_string().contains(";received=2001:db8::9:255"));
+    }
+}
+
+#[test]
+fn tel_uris_and_quoted_values_type() {
+    let Ok(msg @ SipMessage::Request(_)) = parse("tel-request-uri") else {
+        panic!("request expected")
+    };
+    let SipMessage::Request(r) = &msg else {
+        unreachable!()
+    };
+    assert_eq!(r.uri.scheme, Some(rsip::Scheme::Tel));
+    assert_eq!(r.uri.to_string(), "tel:+1-555-555-0123;phone-context=+1");
+    assert_eq!(normalized_user(&r.uri).unwrap(), "+15555550123");
+    let to = msg.to_header().unwrap().typed().unwrap();
+    assert_eq!(to.uri.scheme, Some(rsip::Scheme::Tel));
+
+    let msg = parse("quoted-strings-in-from").unwrap();
+    let from = msg.from_header().unwrap().typed().unwrap();
+    assert_eq!(from.display_name.as_deref(), Some(r#""Ann <at home>""#));
+    assert_eq!(from.uri.to_string(), "sip:ann@example.net");
+    assert_eq!(from.tag().unwrap().value(), "qs1");
+    assert_eq!(
+        from.to_string(),
+        r#""Ann <at home>" <sip:ann@example.net>;tag=qs1;x-note="hello, world""#
+    );
+
+    // RFC 5626 instance id: a quoted value holding <>
+    let msg = parse("register-contact-params").unwrap();
+    let contact = msg.contact_header().unwrap().typed().unwrap();
+    assert!(contact.params.iter().any(|p| matches!(
+        p,
+        rsip::Param::Other(n, Some(v))
+            if n.value() == "+sip.instance"
+                && v.value() == r#""<urn:uuid:00000000-0000-1000-8000-000a95a0e128>""#
+    )));
 }
 
 #[test]

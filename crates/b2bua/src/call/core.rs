@@ -837,7 +837,8 @@ impl B2bua {
         if self.advertised(side).is_none() {
             return self.refuse(now, id, &request, 403);
         }
-        let callee = match request.uri.user() {
+        // normalized_user: decodes the pre-pass's `%2E` and gives a tel: URI's number.
+        let callee = match drawbridge_sip::normalized_user(&request.uri).as_deref() {
             // A registered trunk sends calls to the Contact we registered, whose user is
             // the account name: the number dialled is in To then.
             Some(u) if self.is_registered_account(side, u) => {
@@ -923,7 +924,7 @@ impl B2bua {
             remote_uri: hdr::name_addr(None, &callee, &callee_host),
             local_cseq: 1,
             remote_cseq: 0,
-            remote_target: format!("sip:{callee}@{callee_host}"),
+            remote_target: format!("sip:{callee}@{}", hdr::uri_host(&callee_host)),
             route_set: Vec::new(),
             sdp: LegOrigin::new(self.ids.sess_id(), 1),
             last_ack: None,
@@ -964,7 +965,7 @@ impl B2bua {
                 None => extra.push(("Supported".into(), "100rel".into())),
             }
         }
-        let uri = format!("sip:{callee}@{callee_host}");
+        let uri = format!("sip:{callee}@{}", hdr::uri_host(&callee_host));
         let o = Outgoing {
             method: "INVITE",
             uri: &uri,

@@ -147,7 +147,7 @@ pub(crate) fn identity_of(value: &str) -> Option<(Option<String>, String)> {
         _ => ("", value.split(';').next().unwrap_or("")),
     };
     let uri = rsip::Uri::try_from(uri.trim()).ok()?;
-    let user = uri.user()?.to_owned();
+    let user = drawbridge_sip::normalized_user(&uri)?.into_owned();
     if !is_safe_user(&user) {
         return None;
     }
@@ -174,8 +174,18 @@ pub(crate) fn sanitize_display(display: &str) -> String {
         .collect()
 }
 
-/// `"display" <sip:user@host>` or `<sip:user@host>`.
+/// A configured host as it goes in a SIP URI: an IPv6 literal gets its brackets.
+pub(crate) fn uri_host(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
+    }
+}
+
+/// `"display" <sip:user@host>` or `<sip:user@host>` (`host` as [`uri_host`] writes it).
 pub(crate) fn name_addr(display: Option<&str>, user: &str, host: &str) -> String {
+    let host = uri_host(host);
     match display {
         Some(d) if !d.is_empty() => format!("\"{d}\" <sip:{user}@{host}>"),
         _ => format!("<sip:{user}@{host}>"),

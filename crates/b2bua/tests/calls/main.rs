@@ -4,6 +4,7 @@
 mod admission;
 mod harness;
 mod inbound;
+mod ipv6;
 mod leaks;
 mod outbound;
 mod pinning;
