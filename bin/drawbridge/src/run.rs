@@ -144,7 +144,8 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     // Trunk side: every public listener admits only its trunks' ranges.
     let trunks = SipTransports::bind(
         SipTransportConfig::from_config(&config),
-        InboundSink::sharded(trunk_txs, crate::signalling::owner),
+        InboundSink::sharded(trunk_txs.clone(), crate::signalling::owner)
+            .shed_when_busy(crate::signalling::starts_new_work, lan_txs.clone()),
     )
     .await
     .context("starting the SIP listeners")?;
@@ -181,7 +182,8 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     };
     let lan = SipTransports::bind(
         lan_config,
-        InboundSink::sharded(lan_txs, crate::signalling::owner),
+        InboundSink::sharded(lan_txs, crate::signalling::owner)
+            .shed_when_busy(crate::signalling::starts_new_work, trunk_txs),
     )
     .await
     .with_context(|| {

@@ -107,6 +107,12 @@ pub(crate) fn owner(bytes: &[u8], workers: usize) -> usize {
     drawbridge_b2bua::Shard::owner(&drawbridge_sip::route_key(bytes), workers)
 }
 
+/// Whether a received message would start new work (a new call, an out-of-dialog
+/// request): what a busy worker's transports drop first, so calls under way finish.
+pub(crate) fn starts_new_work(bytes: &[u8]) -> bool {
+    drawbridge_sip::route_key(bytes).starts_new_work()
+}
+
 /// One signalling worker: its own B2BUA core (a share of the calls, chosen by
 /// [`owner`]) and what it shares with the others.
 pub(crate) struct Signalling {

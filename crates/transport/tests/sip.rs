@@ -286,6 +286,63 @@ async fn a_sharded_sink_delivers_each_message_to_the_channel_its_bytes_pick() {
 }
 
 #[tokio::test]
+async fn a_busy_channel_sheds_new_requests_but_keeps_in_dialog_ones() {
+    // Capacity 4 here and 4 on a sibling channel holding 2 already, never drained: "busy"
+    // once fewer than 6 of the 8 slots are free, so after one more message here.
+    let (tx, mut rx) = mpsc::channel(4);
+    let (sibling, _sibling_rx) = mpsc::channel(4);
+    for _ in 0..2 {
+        sibling
+            .try_send(Inbound {
+                flow: FlowId(0),
+                trunk: 0,
+                remote: "127.0.0.9:5060".parse().unwrap(),
+                transport: Transport::Udp,
+                bytes: Vec::new(),
+                received: std::time::Instant::now(),
+            })
+            .unwrap();
+    }
+    let sink = drawbridge_transport::sip::InboundSink::sharded(vec![tx], |_, _| 0).shed_when_busy(
+        |b| drawbridge_sip::route_key(b).starts_new_work(),
+        vec![sibling],
+    );
+    let t = SipTransports::bind(
+        config(
+            vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], false)],
+            None,
+        ),
+        sink,
+    )
+    .await
+    .unwrap();
+    let dst = t.local_addr(Transport::Udp).unwrap();
+    let a = udp_from("127.0.0.2").await;
+    let bye = |tag: &str| {
+        format!("BYE sip:drawbridge SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK{tag}\r\nTo: <sip:x>;tag=t\r\nCall-ID: {tag}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").into_bytes()
+    };
+    let sent = [
+        options("n1"),
+        options("n2-shed"),
+        bye("d1"),
+        bye("d2"),
+        bye("d3"),
+        bye("d4-full"),
+    ];
+    for m in &sent {
+        a.send_to(m, dst).await.unwrap();
+    }
+    let c = wait_for(&t, |c| {
+        c.messages_in + c.shed_overload + c.channel_full == 6
+    })
+    .await;
+    assert_eq!((c.messages_in, c.shed_overload, c.channel_full), (4, 1, 1));
+    for want in [&sent[0], &sent[2], &sent[3], &sent[4]] {
+        assert_eq!(&recv(&mut rx).await.bytes, want);
+    }
+}
+
+#[tokio::test]
 async fn udp_kernel_filter_drops_before_userspace() {
     let (t, mut rx) = start(config(
         vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], true)],

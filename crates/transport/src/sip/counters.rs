@@ -50,6 +50,9 @@ counters! {
     framing_errors,
     /// Inbound messages dropped because the signalling channel was full (or closed).
     channel_full,
+    /// New requests (outside any dialog) dropped because the signalling channel was more
+    /// than half full (overload control; see `InboundSink::shed_when_busy`).
+    shed_overload,
     /// UDP datagrams dropped for exceeding the maximum message size.
     udp_oversize,
     /// UDP datagrams from new sources dropped because the UDP flow table was full.

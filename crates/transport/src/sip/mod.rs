@@ -104,24 +104,75 @@ pub struct Inbound {
 pub struct InboundSink {
     senders: Vec<mpsc::Sender<Inbound>>,
     pick: fn(&[u8], usize) -> usize,
+    shed: Option<fn(&[u8]) -> bool>,
+    /// Channels to the same workers fed by other transports: their backlog is the same
+    /// workers' load.
+    siblings: Vec<mpsc::Sender<Inbound>>,
+}
+
+/// Why a message was not handed on.
+enum NotDelivered {
+    /// The channel was full or closed.
+    Full,
+    /// The worker was busy and the message would start new work.
+    Shed,
 }
 
 impl InboundSink {
     /// Messages go to `senders[pick(bytes, senders.len()) % senders.len()]`. An empty
     /// list drops everything (counted as `channel_full`).
     pub fn sharded(senders: Vec<mpsc::Sender<Inbound>>, pick: fn(&[u8], usize) -> usize) -> Self {
-        Self { senders, pick }
+        Self {
+            senders,
+            pick,
+            shed: None,
+            siblings: Vec::new(),
+        }
     }
 
-    fn try_send(&self, msg: Inbound) -> Result<(), ()> {
+    /// Overload control: while the chosen worker is busy — more than a quarter of its
+    /// channels' room taken, this sink's channel and its siblings' together — messages for
+    /// which `starts_new_work` is true (new calls, out-of-dialog requests) are dropped and
+    /// counted in `shed_overload`, so the work already accepted (calls being set up or
+    /// torn down) keeps the room it needs and finishes. The dropped requests' senders
+    /// retransmit, and get in once the backlog has drained. `siblings` are the channels to
+    /// the same workers (same order) that other transports feed, or empty.
+    #[must_use]
+    pub fn shed_when_busy(
+        mut self,
+        starts_new_work: fn(&[u8]) -> bool,
+        siblings: Vec<mpsc::Sender<Inbound>>,
+    ) -> Self {
+        self.shed = Some(starts_new_work);
+        self.siblings = siblings;
+        self
+    }
+
+    /// Whether worker `i` has more than a quarter of its channels' room taken.
+    fn busy(&self, i: usize, tx: &mpsc::Sender<Inbound>) -> bool {
+        let (mut free, mut max) = (tx.capacity(), tx.max_capacity());
+        if let Some(s) = self.siblings.get(i) {
+            free += s.capacity();
+            max += s.max_capacity();
+        }
+        free < max - max / 4
+    }
+
+    fn try_send(&self, msg: Inbound) -> Result<(), NotDelivered> {
         let n = self.senders.len();
         let i = if n > 1 {
             (self.pick)(&msg.bytes, n) % n
         } else {
             0
         };
-        let tx = self.senders.get(i).ok_or(())?;
-        tx.try_send(msg).map_err(drop)
+        let tx = self.senders.get(i).ok_or(NotDelivered::Full)?;
+        if let Some(starts_new_work) = self.shed
+            && self.busy(i, tx)
+            && starts_new_work(&msg.bytes)
+        {
+            return Err(NotDelivered::Shed);
+        }
+        tx.try_send(msg).map_err(|_| NotDelivered::Full)
     }
 }
 
@@ -312,7 +363,8 @@ impl Inner {
         };
         match self.inbound.try_send(msg) {
             Ok(()) => SipCounters::inc(&self.counters.messages_in),
-            Err(_) => SipCounters::inc(&self.counters.channel_full),
+            Err(NotDelivered::Full) => SipCounters::inc(&self.counters.channel_full),
+            Err(NotDelivered::Shed) => SipCounters::inc(&self.counters.shed_overload),
         }
     }
 
