@@ -406,3 +406,24 @@ fn a_new_connection_abandons_what_is_outstanding_on_the_old_one() {
     h.trunk_sends(&ok(&old[1]));
     assert!(trunk_events(&mut h).is_empty());
 }
+
+#[test]
+fn keepalives_and_register_to_an_ipv6_literal_trunk_bracket_its_address() {
+    let mut c = config_with(Some(30), Some(3600));
+    c.trunks[0].host = "2001:db8::5".into();
+    c.trunks[0].advertised.host = "2001:db8::1".into();
+    let mut h = Harness::with_config(c);
+    h.start();
+    let sent = h.take();
+    let methods: Vec<_> = sent.iter().filter_map(Sent::method).collect();
+    assert!(methods.contains(&"OPTIONS".to_owned()), "{methods:?}");
+    assert!(methods.contains(&"REGISTER".to_owned()), "{methods:?}");
+    for s in &sent {
+        let text = s.text();
+        // Every message the core sent re-parsed (the harness parses them); the URIs and
+        // Via must carry the address in brackets.
+        assert!(text.contains(" sip:[2001:db8::5] SIP/2.0"), "{text}");
+        assert!(text.contains("SIP/2.0/TLS [2001:db8::1]:5061;"), "{text}");
+        assert!(!text.contains("sip:2001:db8"), "{text}");
+    }
+}

@@ -10,6 +10,7 @@ use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Response, SipMessage};
 
 use super::{B2bua, B2buaEvent, TxCtx, code_of, contact_param, via_transport};
+use crate::call::headers as hdr;
 use crate::{Side, TransactionId};
 
 /// First wait after a failed registration; doubles up to [`REGISTER_BACKOFF_MAX`].
@@ -187,7 +188,7 @@ impl B2bua {
         let branch = self.layer.new_branch();
         let mut s = format!(
             "{method} sip:{} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={branch};rport\r\nMax-Forwards: 70\r\n",
-            t.host,
+            hdr::uri_host(&t.host),
             via_transport(&t.flow),
             t.advertised.host_port()
         );
@@ -225,7 +226,11 @@ impl B2bua {
             return;
         };
         let t = &self.config.trunks[trunk];
-        let (us, them, flow) = (t.advertised.host.clone(), t.host.clone(), t.flow);
+        let (us, them, flow) = (
+            hdr::uri_host(&t.advertised.host).into_owned(),
+            hdr::uri_host(&t.host).into_owned(),
+            t.flow,
+        );
         let _ = write!(
             text,
             "From: <sip:{us}>;tag={}\r\nTo: <sip:{them}>\r\nCall-ID: {}\r\nCSeq: {cseq} OPTIONS\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n",
@@ -317,7 +322,11 @@ impl B2bua {
         let Some(user) = t.credentials.as_ref().map(|c| c.username.clone()) else {
             return;
         };
-        let (host, adv, flow) = (t.host.clone(), t.advertised.host_port(), t.flow);
+        let (host, adv, flow) = (
+            hdr::uri_host(&t.host).into_owned(),
+            t.advertised.host_port(),
+            t.flow,
+        );
         let Some(r) = self.trunk_state[trunk].reg.as_mut() else {
             return;
         };
