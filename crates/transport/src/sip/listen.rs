@@ -78,7 +78,7 @@ pub(super) async fn bind(
         let socket = match l.transport {
             Transport::Udp => {
                 let s = Arc::new(UdpSocket::from_std(socket.into()).map_err(|e| bind_error(l, e))?);
-                udp.push((i, s.clone()));
+                udp.push((i, s.clone(), local));
                 Bound::Udp(s)
             }
             Transport::Tcp | Transport::Tls => {

@@ -201,7 +201,7 @@ struct Inner {
     client_tls: ClientTls,
     bound: Vec<(Transport, SocketAddr)>,
     /// UDP listener sockets, with their listener index, for sending.
-    udp: Vec<(usize, Arc<UdpSocket>)>,
+    udp: Vec<(usize, Arc<UdpSocket>, SocketAddr)>,
     /// One slot per (trunk, transport, host, port) so concurrent requests to a trunk
     /// share a single connect.
     outbound: Mutex<HashMap<outbound::Key, Arc<tokio::sync::Mutex<Option<FlowId>>>>>,
@@ -371,22 +371,21 @@ impl Inner {
     /// The UDP flow towards `dst`, created if needed, on the first UDP listener that can
     /// reach it (an IPv6 socket reaches IPv4 through a mapped address).
     fn udp_flow_to(&self, trunk: usize, dst: SocketAddr) -> Result<FlowId, SendError> {
-        let family = |s: &UdpSocket| s.local_addr().map(|a| a.is_ipv4()).ok();
-        let (listener, socket, dst) = if let Some((i, s)) = self
+        // The local address was read once at bind: no getsockname per message.
+        let (listener, socket, local, dst) = if let Some((i, s, local)) = self
             .udp
             .iter()
-            .find(|(_, s)| family(s) == Some(dst.is_ipv4()))
+            .find(|(_, _, local)| local.is_ipv4() == dst.is_ipv4())
         {
-            (*i, s, dst)
-        } else if let (SocketAddr::V4(v4), Some((i, s))) =
-            (dst, self.udp.iter().find(|(_, s)| family(s) == Some(false)))
+            (*i, s, *local, dst)
+        } else if let (SocketAddr::V4(v4), Some((i, s, local))) =
+            (dst, self.udp.iter().find(|(_, _, local)| local.is_ipv6()))
         {
             let mapped = SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port());
-            (*i, s, mapped)
+            (*i, s, *local, mapped)
         } else {
             return Err(SendError::NoUdpSocket(dst));
         };
-        let local = socket.local_addr().unwrap_or(dst);
         let make = |id| Flow {
             id,
             remote: dst,
