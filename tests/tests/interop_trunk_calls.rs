@@ -687,3 +687,71 @@ fn a_call_whose_media_stops_is_ended_on_both_sides() {
         "{log}"
     );
 }
+
+#[test]
+fn a_call_longer_than_the_maximum_duration_is_ended_on_both_sides() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    // Toll-fraud ceiling: a 2 s maximum; no media timeout would end the call first.
+    let config = CONFIG.replace(
+        "max_calls_per_second = 100",
+        "max_calls_per_second = 100\nmax_call_duration_secs = 2",
+    );
+    let mut run = start_with(&config);
+    run.lab.spawn(
+        "pbx",
+        "sipp",
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5060",
+            "-mp",
+            "16000",
+            "-nostdin",
+            "-timeout",
+            "30",
+            "-m",
+            "1",
+        ],
+        &run.dir.path().join("uas-pbx-long.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // The caller stays silent and waits for drawbridge's BYE.
+    run.sipp(
+        "provider",
+        &[
+            "198.18.1.2:5060",
+            "-sf",
+            &sipp_dir("uac_silent.xml"),
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-mp",
+            "17000",
+            "-m",
+            "1",
+            "-timeout",
+            "30",
+        ],
+        "max-duration",
+    );
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_media_timeouts_total"),
+        Some(0.0),
+        "{m}"
+    );
+    assert_nothing_left(&run);
+    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap();
+    assert!(
+        log.contains("maximum call duration reached: call ended"),
+        "{log}"
+    );
+}
