@@ -129,9 +129,9 @@ async fn a_queued_burst_arrives_whole_and_in_order() {
     // 11th longer, so GSO runs end on a shorter packet and break on a longer one.
     let packet = |seq: u16| {
         let mut p = rtp(seq);
-        if seq % 7 == 0 {
+        if seq.is_multiple_of(7) {
             p.truncate(100);
-        } else if seq % 11 == 0 {
+        } else if seq.is_multiple_of(11) {
             p.extend([0xeeu8; 40]);
         }
         p
