@@ -103,6 +103,10 @@ struct Phase {
     p50_us: f64,
     p99_us: f64,
     relay_cpu_pct: f64,
+    /// CPU of the two rtpblast processes (caller, callee) over their send time, percent of
+    /// one CPU: shows whether the generator or the relay is the limit.
+    caller_cpu_pct: f64,
+    callee_cpu_pct: f64,
     box_busy_pct: f64,
 }
 
@@ -437,6 +441,8 @@ fn traffic(
             (Some(c0), Some(c1)) => (c1 - c0) / dt, // 100 ticks/s → percent of one CPU
             _ => 0.0,
         },
+        caller_cpu_pct: 100.0 * (a.get("cpu_user") + a.get("cpu_sys")) / secs as f64,
+        callee_cpu_pct: 100.0 * (b.get("cpu_user") + b.get("cpu_sys")) / secs as f64,
         box_busy_pct: 100.0 * (b1.0 - b0.0) / (b1.1 - b0.1).max(1.0) * 2.0,
     }
 }
@@ -481,7 +487,7 @@ fn detail(kind: Relay, n: usize, what: &str, p: &Phase) {
     eprintln!(
         "  {} {n} {what}: sent={:.0} rx={:.0} offered_pps={:.0} relayed_pps={:.0} loss%={:.3} \
          streams_seen={}/{} min_stream_rx={:.0} streams_under_half={} p50_us={:.0} p99_us={:.0} \
-         relay_cpu%={:.0} cpu_us/pkt={:.2} box_busy%={:.0}/200 rcvbuf_err(relay,ends)={:.0},{:.0} queued_kib(relay,ends)={:.0},{:.0}",
+         relay_cpu%={:.0} cpu_us/pkt={:.2} caller/callee_cpu%={:.0}/{:.0} box_busy%={:.0}/200 rcvbuf_err(relay,ends)={:.0},{:.0} queued_kib(relay,ends)={:.0},{:.0}",
         kind.name(),
         p.sent,
         p.rx,
@@ -496,6 +502,8 @@ fn detail(kind: Relay, n: usize, what: &str, p: &Phase) {
         p.p99_us,
         p.relay_cpu_pct,
         p.cpu_us_per_packet(),
+        p.caller_cpu_pct,
+        p.callee_cpu_pct,
         p.box_busy_pct,
         p.rcvbuf_err_relay,
         p.rcvbuf_err_ends,
