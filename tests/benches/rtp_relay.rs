@@ -15,6 +15,10 @@
 //! `ONLY=drawbridge` or `ONLY=rtpengine` runs one side; `PIN=split` pins the relay to
 //! CPU 1 and generator + sink to CPU 0 for the steady runs too (the burst always is).
 //! `RTP_BENCH_LOGS=DIR` keeps each relay's log there (rtpengine's, drawbridge's counters).
+//! Relay, generator and sink run at `nice -n -10` (`RTP_BENCH_NICE=N` to change, 0 for none)
+//! so that other jobs of the same cgroup take what the bench leaves; jobs in other cgroups
+//! still get their fair share of each CPU (seen: a relay pinned to a CPU held to ~35 % of
+//! it by builds elsewhere), so read `relay_cpu%` and `box_busy%` before the pps.
 //! Topology: caller 198.18.1.10:40000 and callee 198.18.1.20:40000 (one socket each, a
 //! stream per call told apart by SSRC) and the relay on 198.18.1.2, on one bridge; both
 //! relays get one interface and the whole box (2 CPUs here) is shared by generator, relay
@@ -241,9 +245,23 @@ fn queued_kib(lab: &Lab, ns: &str) -> f64 {
         / 1024.0
 }
 
+/// The `nice` prefix every bench process runs under.
+fn nice() -> String {
+    std::env::var("RTP_BENCH_NICE")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(-10)
+        .clamp(-20, 19)
+        .to_string()
+}
+
 fn setup(kind: Relay, dir: &Path, n: usize, pinned: bool) -> Setup {
     let mut lab = lab();
-    let pin = if pinned { "taskset -c 1 " } else { "" };
+    let pin = format!(
+        "nice -n {} {}",
+        nice(),
+        if pinned { "taskset -c 1 " } else { "" }
+    );
     let log = dir.join(format!("{}-{n}.log", kind.name()));
     let dir_s = dir.to_str().unwrap();
     let (pid, rss_per_call_kb) = match kind {
@@ -349,7 +367,8 @@ fn traffic(
     let run = |ns: &str, local: &str, dst: &str, ports: &str, rate: u64, tx: u32, rx: u32| {
         let (ip, port) = local.split_once(':').unwrap();
         s.lab
-            .cmd(ns, "timeout")
+            .cmd(ns, "nice")
+            .args(["-n", &nice(), "timeout"])
             .arg((secs + TAIL + 15).to_string())
             .arg(blast)
             .args([ip, port, dst, ports])

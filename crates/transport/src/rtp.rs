@@ -29,7 +29,6 @@ use drawbridge_media::{
     MediaEvent, MediaTable, RemoteSpec, SessionId, SessionInfo, ShardMap, TableCounters,
 };
 use quinn_udp::RecvMeta;
-use tokio::io::unix::AsyncFdReadyGuard;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -270,9 +269,10 @@ thread_local! {
 
 /// What one batch left behind.
 enum Outcome {
-    /// The socket's queue is empty; wait for the next readiness event.
-    Drained,
-    /// A full batch (more may be queued) or an error: let other sockets run first.
+    /// An empty or short batch: go on (tokio waits for the next readiness event once the
+    /// kernel has said `EAGAIN`).
+    Continue,
+    /// A full batch (more is likely queued) or an error: let other sockets run first.
     Yield,
 }
 
@@ -283,24 +283,15 @@ async fn packet_task(inner: Arc<Inner>, me: LocalPort, sock: Arc<MediaSocket>) {
     // The partner sockets this one forwards to, looked up once and cached.
     let mut partners: HashMap<LocalPort, Arc<MediaSocket>> = HashMap::new();
     loop {
-        let Ok(mut guard) = sock.readable().await else {
+        if sock.readable().await.is_err() {
             // The runtime is shutting down.
             return;
-        };
+        }
         let outcome = SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut scratch) => relay_batch(
-                &inner,
-                shard,
-                me,
-                &sock,
-                &mut guard,
-                &mut scratch,
-                &mut partners,
-            ),
+            Ok(mut scratch) => relay_batch(&inner, shard, me, &sock, &mut scratch, &mut partners),
             // Cannot happen: a batch never awaits while it holds the scratch space.
             Err(_) => Outcome::Yield,
         });
-        drop(guard);
         // Under overload every socket is always readable; without a yield, one socket is
         // served up to tokio's budget while the others overflow. Yielding after each full
         // batch serves the ready sockets round-robin, one batch each.
@@ -317,7 +308,6 @@ fn relay_batch(
     shard: usize,
     me: LocalPort,
     sock: &MediaSocket,
-    guard: &mut AsyncFdReadyGuard<'_, std::net::UdpSocket>,
     scratch: &mut Scratch,
     partners: &mut HashMap<LocalPort, Arc<MediaSocket>>,
 ) -> Outcome {
@@ -331,10 +321,10 @@ fn relay_batch(
         let mut chunks = slots.chunks_mut(SLOT);
         let mut bufs: [IoSliceMut<'_>; BATCH] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-        sock.recv(guard, &mut bufs, meta)
+        sock.recv(&mut bufs, meta)
     };
     let n = match received {
-        Ok(0) => return Outcome::Drained,
+        Ok(0) => return Outcome::Continue,
         Ok(n) => n,
         Err(e) => {
             tracing::debug!(error = %e, port = me.port, "media socket receive error");
@@ -373,7 +363,7 @@ fn relay_batch(
     if n == BATCH {
         Outcome::Yield
     } else {
-        Outcome::Drained
+        Outcome::Continue
     }
 }
 

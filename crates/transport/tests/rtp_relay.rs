@@ -93,8 +93,7 @@ async fn relays_both_ways_drops_strangers_and_tears_down() {
 
 /// A burst queued before the relay runs is received in batches (recvmmsg) and sent in GSO
 /// runs; packets of another size split the runs. All must arrive whole, unchanged and in
-/// order, and the relay must still pick up single packets after the burst (its readiness
-/// was cleared after a short batch, not lost).
+/// order, and the relay must still pick up a single packet after the burst.
 #[tokio::test]
 async fn a_queued_burst_arrives_whole_and_in_order() {
     let (events_tx, _events) = tokio::sync::mpsc::channel(16);
