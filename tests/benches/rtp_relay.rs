@@ -15,6 +15,12 @@
 //! `ONLY=drawbridge` or `ONLY=rtpengine` runs one side; `PIN=split` pins the relay to
 //! CPU 1 and generator + sink to CPU 0 for the steady runs too (the burst always is).
 //! `RTP_BENCH_LOGS=DIR` keeps each relay's log there (rtpengine's, drawbridge's counters).
+//! Equal CPU budget: with the cgroup v1 `cpu` controller (`/sys/fs/cgroup/cpu`), each relay
+//! runs in a cgroup capped at `RTP_BENCH_RELAY_CPUS` CPUs (default 0.5; 0 = no cap, the old
+//! shared-box runs), and the bench with its generator and sink in another; both weigh 8x
+//! a normal job. The generator then has more CPU than the relay and can push either relay
+//! past its limit, so `relayed pps` is each relay's capacity per half CPU, not the
+//! generator's rate, and other jobs on the box barely move it.
 //! Relay, generator and sink run at `nice -n -10` (`RTP_BENCH_NICE=N` to change, 0 for none)
 //! so that other jobs of the same cgroup take what the bench leaves; jobs in other cgroups
 //! still get their fair share of each CPU (seen: a relay pinned to a CPU held to ~35 % of
@@ -245,6 +251,67 @@ fn queued_kib(lab: &Lab, ns: &str) -> f64 {
         / 1024.0
 }
 
+/// The cgroups of the equal-CPU-budget runs (cgroup v1 `cpu` controller).
+struct Cgroups {
+    root: PathBuf,
+    relay: PathBuf,
+}
+
+impl Cgroups {
+    /// Creates the relay and load groups and moves this process (and so the generators
+    /// and sinks it starts) into the load group; `None` without the controller, or when
+    /// `RTP_BENCH_RELAY_CPUS=0`.
+    fn new() -> Option<Self> {
+        let cpus: f64 = std::env::var("RTP_BENCH_RELAY_CPUS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.5);
+        let base = Path::new("/sys/fs/cgroup/cpu");
+        if cpus <= 0.0 || !base.join("cpu.cfs_quota_us").exists() {
+            return None;
+        }
+        let root = base.join("drawbridge-rtp-bench");
+        let (relay, load) = (root.join("relay"), root.join("load"));
+        let write = |dir: &Path, file: &str, v: String| std::fs::write(dir.join(file), v).ok();
+        std::fs::create_dir_all(&relay).ok()?;
+        std::fs::create_dir_all(&load).ok()?;
+        write(&root, "cpu.shares", "8192".into())?;
+        // A short period: a throttled relay stalls for at most a few ms, not 50.
+        write(&relay, "cpu.cfs_period_us", "10000".into())?;
+        write(
+            &relay,
+            "cpu.cfs_quota_us",
+            ((cpus.min(2.0) * 10_000.0) as u64).to_string(),
+        )?;
+        write(&load, "cgroup.procs", std::process::id().to_string())?;
+        Some(Self { root, relay })
+    }
+
+    /// Puts a relay (all its threads) under the cap.
+    fn cap(&self, pid: u32) {
+        let _ = std::fs::write(self.relay.join("cgroup.procs"), pid.to_string());
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        let _ = std::fs::write(
+            "/sys/fs/cgroup/cpu/cgroup.procs",
+            std::process::id().to_string(),
+        );
+        for d in ["relay", "load", ""] {
+            let _ = std::fs::remove_dir(self.root.join(d));
+        }
+    }
+}
+
+/// Where a relay runs: pinned to CPU 1 (generator and sink to CPU 0), and under the cap.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    pinned: bool,
+    cg: Option<&'a Cgroups>,
+}
+
 /// The `nice` prefix every bench process runs under.
 fn nice() -> String {
     std::env::var("RTP_BENCH_NICE")
@@ -255,7 +322,8 @@ fn nice() -> String {
         .to_string()
 }
 
-fn setup(kind: Relay, dir: &Path, n: usize, pinned: bool) -> Setup {
+fn setup(kind: Relay, dir: &Path, n: usize, place: Place<'_>) -> Setup {
+    let Place { pinned, cg } = place;
     let mut lab = lab();
     let pin = format!(
         "nice -n {} {}",
@@ -272,6 +340,9 @@ fn setup(kind: Relay, dir: &Path, n: usize, pinned: bool) -> Setup {
                 env!("CARGO_BIN_EXE_rtp-relay-server")
             );
             let pid = lab.spawn("dmz", "sh", &["-c", &cmd], &log);
+            if let Some(cg) = cg {
+                cg.cap(pid);
+            }
             let ready = wait_for_file(&log, "READY", Duration::from_secs(60));
             let kv = Blast(
                 ready
@@ -290,6 +361,9 @@ fn setup(kind: Relay, dir: &Path, n: usize, pinned: bool) -> Setup {
                  --port-min=20000 --port-max=59999 --delete-delay=0 --timeout=600 --num-threads=2"
             );
             let pid = lab.spawn("dmz", "sh", &["-c", &cmd], &log);
+            if let Some(cg) = cg {
+                cg.cap(pid);
+            }
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 let ss = lab.output("dmz", "ss", &["-Hnul", "sport = :2223"]);
@@ -539,10 +613,10 @@ fn steady(
     n: usize,
     bi: bool,
     secs: u64,
-    pinned: bool,
+    place: Place<'_>,
 ) -> (Phase, f64) {
     let dir = tempfile::tempdir_in(work).unwrap();
-    let s = setup(kind, dir.path(), n, pinned);
+    let s = setup(kind, dir.path(), n, place);
     let rate = n as u64 * STREAM_PPS;
     let p = traffic(&s, blast, n, rate, if bi { rate } else { 0 }, secs, 0);
     let kb = s.rss_per_call_kb;
@@ -610,6 +684,11 @@ fn main() {
     }
     let only = std::env::var("ONLY").unwrap_or_default();
     let pinned = std::env::var("PIN").is_ok_and(|v| v == "split");
+    let cg = Cgroups::new();
+    let place = Place {
+        pinned,
+        cg: cg.as_ref(),
+    };
     let kinds: Vec<Relay> = [Relay::Drawbridge, Relay::Rtpengine]
         .into_iter()
         .filter(|k| only.is_empty() || only == k.name())
@@ -619,11 +698,18 @@ fn main() {
     println!("load average at start: {}", loadavg());
     println!(
         "RTP relay, 12 B header + 160 B payload, {STREAM_PPS} pps per stream, {secs} s per run, median of {reps}; \
-         rtpblast (sendmmsg/recvmmsg) as caller and callee; {}",
+         rtpblast (sendmmsg/recvmmsg) as caller and callee; {}; {}",
         if pinned {
             "relay pinned to CPU 1, generator and sink to CPU 0"
         } else {
             "relay, generator and sink share both CPUs"
+        },
+        match &cg {
+            Some(_) => format!(
+                "each relay capped at {} CPU (cgroup), generator and sink uncapped",
+                std::env::var("RTP_BENCH_RELAY_CPUS").unwrap_or_else(|_| "0.5".into())
+            ),
+            None => "no CPU cap".to_owned(),
         }
     );
     println!(
@@ -663,7 +749,7 @@ fn main() {
                     .enumerate()
                 {
                     if kinds.contains(&kind) {
-                        runs[i].push(steady(kind, work.path(), &blast, n, bi, secs, pinned));
+                        runs[i].push(steady(kind, work.path(), &blast, n, bi, secs, place));
                     }
                 }
             }
@@ -699,7 +785,7 @@ fn main() {
     }
     // Latency baseline: the same generator and sink without a relay.
     if let Some(&n) = counts.first() {
-        let (p, _) = steady(Relay::Direct, work.path(), &blast, n, false, secs, pinned);
+        let (p, _) = steady(Relay::Direct, work.path(), &blast, n, false, secs, place);
         println!(
             "{n:>5}  one | {:>10.0} | direct, no relay: p50/p99 {:.0}/{:.0} us, loss {:.2}% (latency baseline)",
             p.offered_pps, p.p50_us, p.p99_us, p.loss_pct
@@ -731,7 +817,15 @@ fn main() {
     );
     for kind in kinds {
         let dir = tempfile::tempdir_in(work.path()).unwrap();
-        let s = setup(kind, dir.path(), n, true);
+        let s = setup(
+            kind,
+            dir.path(),
+            n,
+            Place {
+                pinned: true,
+                cg: cg.as_ref(),
+            },
+        );
         let burst = traffic(&s, &blast, n, burst_pps, burst_pps, 3, 0);
         let after = traffic(
             &s,
