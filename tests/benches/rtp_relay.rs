@@ -2,9 +2,10 @@
 //! payload, one way and both ways, through drawbridge's relay (`RtpRelay`, set up through
 //! its Rust API by `rtp-relay-server`) and through rtpengine in userspace mode (set up
 //! through ng by `rtp-ng`), same machine, same run, same batched C load generator
-//! (`tests/rtpblast/rtpblast.c`, sendmmsg/recvmmsg, compiled with gcc here). Then a push
-//! past the limit: a few seconds of far more than either relay can carry, then normal load
-//! again, counting the streams that still get through. Needs root (network namespaces),
+//! (`tests/rtpblast/rtpblast.c`, sendmmsg/recvmmsg, two sender threads unless pinned,
+//! compiled with gcc here). Then a push past the limit: a few seconds of far more than
+//! either relay can carry, then normal load again, counting the streams that still get
+//! through. Needs root (network namespaces),
 //! rtpengine (`rtpengine-daemon`, scripts/install-peers) and gcc.
 //!
 //!   cargo bench -p drawbridge-tests --bench rtp_relay [-- SECS "CALL COUNTS" BURST_PPS REPS]
@@ -455,6 +456,9 @@ fn traffic(
                 format!("{rx:#x}"),
                 TAIL.to_string(),
                 if s.pinned { "0" } else { "-1" }.to_owned(),
+                // Two sender threads unless pinned to one CPU: one thread tops out near
+                // 100k pps here, less than drawbridge carries on half a CPU.
+                if s.pinned { "1" } else { "2" }.to_owned(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
