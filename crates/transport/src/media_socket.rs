@@ -29,7 +29,7 @@ pub(crate) const BATCH: usize = if quinn_udp::BATCH_SIZE < 32 {
 pub(crate) const SLOT: usize = 64 * 1024;
 
 /// Largest UDP payload one GSO send may carry (IPv4 limit, minus headroom).
-const GSO_MAX_BYTES: usize = 60_000;
+pub(crate) const GSO_MAX_BYTES: usize = 60_000;
 
 /// A bound, non-blocking media socket registered with tokio.
 pub(crate) struct MediaSocket {
@@ -104,9 +104,4 @@ impl MediaSocket {
         };
         self.state.try_send((&self.io).into(), &transmit)
     }
-}
-
-/// Upper bound of the bytes one GSO send may carry.
-pub(crate) const fn gso_max_bytes() -> usize {
-    GSO_MAX_BYTES
 }

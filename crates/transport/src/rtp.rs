@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::media_socket::{BATCH, MediaSocket, SLOT, gso_max_bytes};
+use crate::media_socket::{BATCH, GSO_MAX_BYTES, MediaSocket, SLOT};
 use drawbridge_media::{
     ConfigError, Decision, InterfaceId, Leg, LegSpec, LocalPort, MediaConfig, MediaError,
     MediaEvent, MediaTable, RemoteSpec, SessionId, SessionInfo, ShardMap, TableCounters,
@@ -258,7 +258,7 @@ impl Scratch {
             meta: [RecvMeta::default(); BATCH],
             // GRO can pack up to 64 datagrams into one slot.
             forwards: Vec::with_capacity(BATCH * 64),
-            out: vec![0u8; gso_max_bytes()].into_boxed_slice(),
+            out: vec![0u8; GSO_MAX_BYTES].into_boxed_slice(),
         }
     }
 }
