@@ -1,21 +1,24 @@
 // rtpblast: tiny paced RTP-like UDP load generator + sink (sendmmsg / recvmmsg).
 //
 // One process = one "peer": a single UDP socket bound to LOCAL_IP:LOCAL_PORT.
-//  * sender (main thread): N streams, round-robin, aggregate RATE pps for SECS seconds,
+//  * senders (SENDERS threads, default 1, all on the one socket; thread t sends the streams
+//    i with i % SENDERS == t): N streams, round-robin, aggregate RATE pps for SECS seconds,
 //    stream i -> DST_IP:port[i] (ports from PORTFILE, one per line; or DST_PORT for all).
+//    More than one sender lets the generator use more than one CPU: the kernel's send path
+//    and the receiver's softirq are charged to the sending thread (~9 us per packet here).
 //    Packet = 12-byte RTP header (V=2, PT=0, seq, ts, SSRC = TX_SSRC_BASE + i) + 160-byte payload
 //    whose first 4 bytes carry the 32-bit per-stream sequence number and the next 8 the
 //    CLOCK_MONOTONIC send time in ns (one clock for all namespaces of the box).
 //  * receiver (thread): recvmmsg on the same socket from launch until START + SECS + TAIL,
 //    counts per stream (SSRC - RX_SSRC_BASE), sequence gaps, reordering, and one-way
-//    latency (send time -> recvmmsg return) in a 1 us histogram: p50/p99/p999/max.
+//    latency (send time -> recvmmsg return) in a 1 us histogram up to 2 s: p50/p99/p999/max.
 // Prints one line of key=value results.  Bounded: SECS <= 60, RATE <= 2,000,000, N <= 20000.
 // From drawbridge's lab (lab/rtpblast/rtpblast.c), plus the latency stamp and
 // min_stream_rx (fewest packets any stream delivered: 0 = a stream starved) and
 // streams_under_half (streams that delivered less than half of the best stream: unfairness).
 //
 //   rtpblast LOCAL_IP LOCAL_PORT DST_IP PORTFILE|:DST_PORT N RATE SECS START_EPOCH_MS
-//            TX_SSRC_BASE RX_SSRC_BASE [TAIL_S=2] [CPU=-1]
+//            TX_SSRC_BASE RX_SSRC_BASE [TAIL_S=2] [CPU=-1] [SENDERS=1]
 //   (RATE=0: receive only)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,7 +44,7 @@ static uint64_t *rx_cnt;
 static int64_t *rx_max; // highest payload seq seen, -1 = none
 static uint64_t rx_total, rx_reorder, rx_foreign;
 static double rx_first, rx_last;
-#define HIST_US 200000 // latency histogram: 1 us buckets up to 200 ms, then one overflow bucket
+#define HIST_US 2000000 // latency histogram: 1 us buckets up to 2 s (overload queues), then one overflow bucket
 static uint32_t hist[HIST_US + 1];
 static uint64_t lat_max_ns;
 
@@ -86,14 +89,62 @@ static void *rx_thread(void *arg) {
   return NULL;
 }
 
+#define MAX_SENDERS 4
+static struct sockaddr_in *da;
+static double tx_rate, tx_secs, tx_start;
+static uint32_t tx_base;
+
+struct sender { int t, nt; uint64_t sent, errs, calls; double t0, t1; };
+
+// One sender: the streams i = t, t + nt, t + 2 nt, ... at their share of the rate.
+static void *tx_thread(void *arg) {
+  struct sender *me = arg;
+  int mine = (nstreams - me->t + me->nt - 1) / me->nt; // streams of this thread
+  if (mine <= 0) return NULL;
+  double rate = tx_rate * mine / nstreams;
+  unsigned char (*pk)[PKT] = malloc((size_t)BATCH * PKT);
+  struct mmsghdr *m = calloc(BATCH, sizeof *m); struct iovec *iov = calloc(BATCH, sizeof *iov);
+  memset(pk, 0xff, (size_t)BATCH * PKT);
+  for (int i = 0; i < BATCH; i++) { iov[i].iov_base = pk[i]; iov[i].iov_len = PKT; m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1; m[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in); }
+  uint64_t sent = 0;
+  while (now() < tx_start) usleep(1000);
+  double t0 = now();
+  for (;;) {
+    double t = now(), el = t - t0;
+    if (el >= tx_secs) break;
+    uint64_t due = (uint64_t)(el * rate);
+    if (due <= sent) { struct timespec ts = {0, 50000}; nanosleep(&ts, 0); continue; }
+    int n = due - sent > BATCH ? BATCH : (int)(due - sent);
+    uint64_t tn = mono_ns();
+    for (int k = 0; k < n; k++) {
+      uint64_t c = sent + k; int i = me->t + (int)(c % mine) * me->nt; uint32_t s = c / mine;
+      unsigned char *p = pk[k];
+      p[0] = 0x80; p[1] = 0; *(uint16_t *)(p + 2) = htons((uint16_t)s); *(uint32_t *)(p + 4) = htonl(s * 160);
+      *(uint32_t *)(p + 8) = htonl(tx_base + i); *(uint32_t *)(p + 12) = htonl(s);
+      memcpy(p + 16, &tn, 8);
+      m[k].msg_hdr.msg_name = &da[i];
+    }
+    int off = 0;
+    while (off < n) {
+      int r = sendmmsg(sock, m + off, n - off, 0); me->calls++;
+      if (r < 0) { me->errs++; off++; continue; } // count as attempted
+      off += r;
+    }
+    sent += n;
+  }
+  me->sent = sent; me->t0 = t0; me->t1 = now();
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   if (argc < 11) { fprintf(stderr, "usage: see source header\n"); return 2; }
   const char *lip = argv[1]; int lport = atoi(argv[2]); const char *dip = argv[3]; const char *pf = argv[4];
   nstreams = atoi(argv[5]); double rate = atof(argv[6]); double secs = atof(argv[7]);
   double start = atof(argv[8]) / 1000.0;
-  uint32_t tx_base = strtoul(argv[9], 0, 0); rx_base = strtoul(argv[10], 0, 0);
+  uint32_t tx_base_arg = strtoul(argv[9], 0, 0); rx_base = strtoul(argv[10], 0, 0);
   double tail = argc > 11 ? atof(argv[11]) : 2.0; int cpu = argc > 12 ? atoi(argv[12]) : -1;
-  if (nstreams < 1 || nstreams > 20000 || rate < 0 || rate > 2e6 || secs <= 0 || secs > 60 || tail > 10) { fprintf(stderr, "out of bounds\n"); return 2; }
+  int senders = argc > 13 ? atoi(argv[13]) : 1;
+  if (nstreams < 1 || nstreams > 20000 || rate < 0 || rate > 2e6 || secs <= 0 || secs > 60 || tail > 10 || senders < 1 || senders > MAX_SENDERS) { fprintf(stderr, "out of bounds\n"); return 2; }
   if (cpu >= 0) { cpu_set_t cs; CPU_ZERO(&cs); CPU_SET(cpu, &cs); sched_setaffinity(0, sizeof cs, &cs); }
 
   uint16_t *ports = calloc(nstreams, 2);
@@ -114,42 +165,22 @@ int main(int argc, char **argv) {
   t_start = start; t_stop_rx = start + secs + tail;
   pthread_t th; pthread_create(&th, NULL, rx_thread, NULL);
 
-  // sender
-  struct sockaddr_in *da = calloc(nstreams, sizeof *da);
+  // senders
+  da = calloc(nstreams, sizeof *da);
   for (int i = 0; i < nstreams; i++) { da[i].sin_family = AF_INET; da[i].sin_port = htons(ports[i]); inet_pton(AF_INET, dip, &da[i].sin_addr); }
-  static unsigned char pk[BATCH][PKT];
-  struct mmsghdr m[BATCH]; struct iovec iov[BATCH];
-  memset(m, 0, sizeof m); memset(pk, 0xff, sizeof pk);
-  for (int i = 0; i < BATCH; i++) { iov[i].iov_base = pk[i]; iov[i].iov_len = PKT; m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1; m[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in); }
-  uint64_t sent = 0, errs = 0, calls = 0;
+  tx_rate = rate; tx_secs = secs; tx_start = start; tx_base = tx_base_arg;
+  struct sender sd[MAX_SENDERS];
+  pthread_t sth[MAX_SENDERS];
   double t0 = 0, t1 = 0;
+  uint64_t sent = 0, errs = 0, calls = 0;
   if (rate > 0) {
-    while (now() < start) usleep(1000);
-    t0 = now();
-    for (;;) {
-      double t = now(), el = t - t0;
-      if (el >= secs) break;
-      uint64_t due = (uint64_t)(el * rate);
-      if (due <= sent) { struct timespec ts = {0, 50000}; nanosleep(&ts, 0); continue; }
-      int n = due - sent > BATCH ? BATCH : (int)(due - sent);
-      uint64_t tn = mono_ns();
-      for (int k = 0; k < n; k++) {
-        uint64_t c = sent + k; int i = c % nstreams; uint32_t s = c / nstreams;
-        unsigned char *p = pk[k];
-        p[0] = 0x80; p[1] = 0; *(uint16_t *)(p + 2) = htons((uint16_t)s); *(uint32_t *)(p + 4) = htonl(s * 160);
-        *(uint32_t *)(p + 8) = htonl(tx_base + i); *(uint32_t *)(p + 12) = htonl(s);
-        memcpy(p + 16, &tn, 8);
-        m[k].msg_hdr.msg_name = &da[i];
-      }
-      int off = 0;
-      while (off < n) {
-        int r = sendmmsg(sock, m + off, n - off, 0); calls++;
-        if (r < 0) { errs++; if (errno == ENOBUFS || errno == EAGAIN) { off++; continue; } off++; continue; } // count as attempted
-        off += r;
-      }
-      sent += n;
+    for (int t = 0; t < senders; t++) { memset(&sd[t], 0, sizeof sd[t]); sd[t].t = t; sd[t].nt = senders; pthread_create(&sth[t], NULL, tx_thread, &sd[t]); }
+    for (int t = 0; t < senders; t++) {
+      pthread_join(sth[t], NULL);
+      sent += sd[t].sent; errs += sd[t].errs; calls += sd[t].calls;
+      if (t == 0 || sd[t].t0 < t0) t0 = sd[t].t0;
+      if (sd[t].t1 > t1) t1 = sd[t].t1;
     }
-    t1 = now();
   }
   pthread_join(th, NULL);
   uint64_t exp = 0, seen = 0, gapstreams = 0, minrx = UINT64_MAX, maxrx = 0, starved = 0;

@@ -11,6 +11,7 @@
 //! to answer: that is the signalling task's job (the `b2bua` and `guard` cores).
 #![warn(missing_docs)]
 
+mod media_socket;
 pub mod rtp;
 pub mod sip;
 pub mod source_filter;

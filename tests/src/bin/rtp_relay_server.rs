@@ -10,7 +10,8 @@
 //! legs share it, as rtpengine's single `--interface` does. `OUT_DIR/ports-a.txt` holds leg
 //! A's relay RTP port per call (where the caller sends), `ports-b.txt` leg B's.
 //! Prints `READY calls=N rss_before_kb=.. rss_after_kb=.. sockets=..` once set up, and
-//! `STATS forwarded=.. dropped_<reason>=..` (summed over all calls) on SIGTERM.
+//! `STATS forwarded=.. dropped_<reason>=.. dropped_send_failed=..` (summed over all calls) on
+//! SIGTERM.
 //! `THREADS` = tokio worker threads (default: as many as CPUs, like `drawbridge run`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench tool: failing loudly is the point
@@ -138,6 +139,8 @@ async fn serve(
     for (i, r) in DropReason::ALL.iter().enumerate() {
         let _ = write!(line, " dropped_{}={}", r.as_str(), dropped[i]);
     }
+    // Forwarded by the table but refused by a full send buffer.
+    let _ = write!(line, " dropped_send_failed={}", relay.send_failures());
     println!("{line}");
     let _ = std::io::stdout().flush();
 }
