@@ -31,6 +31,34 @@ pub(crate) const SLOT: usize = 64 * 1024;
 /// Largest UDP payload one GSO send may carry (IPv4 limit, minus headroom).
 pub(crate) const GSO_MAX_BYTES: usize = 60_000;
 
+/// Keeps the kernel's UDP GRO switch on for the process's life.
+///
+/// quinn-udp turns UDP_GRO on for every socket it sets up. The first GRO socket of a family
+/// flips a kernel static key (`udp_encap_needed_key`, `udpv6_encap_needed_key`) and closing
+/// the last one flips it back; each flip rewrites kernel code and interrupts every CPU.
+/// With sockets opened and closed per call, that was a quarter of drawbridge's CPU at
+/// 2,000 calls/s in the CPS bench. One idle GRO socket per family held here keeps the
+/// count above zero, so per-call sockets only move a counter. They are bound to loopback
+/// with an ephemeral port and never read: nothing outside the host can reach them.
+pub(crate) struct GroSwitch {
+    _held: Vec<std::net::UdpSocket>,
+}
+
+impl GroSwitch {
+    /// Opens the holder sockets; a family the host lacks (no IPv6) is skipped.
+    pub(crate) fn hold() -> Self {
+        let held = ["127.0.0.1:0", "[::1]:0"]
+            .into_iter()
+            .filter_map(|a| {
+                let s = std::net::UdpSocket::bind(a).ok()?;
+                UdpSocketState::new((&s).into()).ok()?;
+                Some(s)
+            })
+            .collect();
+        Self { _held: held }
+    }
+}
+
 /// A bound, non-blocking media socket registered with tokio.
 pub(crate) struct MediaSocket {
     io: UdpSocket,

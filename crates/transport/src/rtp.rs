@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::media_socket::{BATCH, GSO_MAX_BYTES, MediaSocket, SLOT};
+use crate::media_socket::{BATCH, GSO_MAX_BYTES, GroSwitch, MediaSocket, SLOT};
 use drawbridge_media::{
     ConfigError, Decision, InterfaceId, Leg, LegSpec, LocalPort, MediaConfig, MediaError,
     MediaEvent, MediaTable, RemoteSpec, SessionId, SessionInfo, ShardMap, TableCounters,
@@ -71,6 +71,8 @@ struct Inner {
     next_shard: Mutex<usize>,
     /// Packets decided "forward" that could not be sent (full send buffer, partner gone).
     send_failures: AtomicU64,
+    /// Keeps UDP GRO's kernel switch on while the relay lives (see [`GroSwitch`]).
+    _gro: GroSwitch,
 }
 
 /// Handle to the relay; clone it freely.
@@ -109,6 +111,7 @@ impl RtpRelay {
             }),
             next_shard: Mutex::new(0),
             send_failures: AtomicU64::new(0),
+            _gro: GroSwitch::hold(),
         });
         tokio::spawn(timer_task(inner.clone(), events));
         Ok(Self { inner })
