@@ -198,7 +198,11 @@ async fn socket_task(
     services: Arc<HashMap<u16, Service>>,
 ) {
     let batch = quinn_udp::BATCH_SIZE.min(32);
-    let mut storage = vec![[0u8; 2048]; batch];
+    // quinn-udp turns UDP GRO on: the kernel may coalesce a peer's equal-sized datagrams
+    // into one slot (up to 64 KiB), and a smaller slot would truncate them. Zeroed
+    // allocations are mapped lazily, so only the pages a burst touches cost memory.
+    const SLOT: usize = 64 * 1024;
+    let mut storage = vec![0u8; batch * SLOT];
     let mut meta = vec![RecvMeta::default(); batch];
     let mut out = vec![0u8; BUFFER_LEN];
     let mut reply = vec![0u8; BUFFER_LEN];
@@ -209,7 +213,7 @@ async fn socket_task(
         }
         loop {
             let mut bufs: Vec<IoSliceMut<'_>> =
-                storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                storage.chunks_mut(SLOT).map(IoSliceMut::new).collect();
             let received = me.socket.try_io(Interest::READABLE, || {
                 me.state.recv((&me.socket).into(), &mut bufs, &mut meta)
             });
