@@ -12,8 +12,13 @@ pub(crate) fn check(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     let path = args.path()?;
     match drawbridge_config::load(&path) {
         Ok(config) => {
-            println!("ok");
-            print!("{}", exposure(&config));
+            // A reader that stops early (`drawbridge check | head -1`) is not a failed
+            // check: a closed pipe is ignored instead of panicking in `print!`.
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(
+                &mut out,
+                format!("ok\n{}", exposure(&config)).as_bytes(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ ConfigError::Invalid(_)) => {
