@@ -247,6 +247,7 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             public,
             lan: lan_face,
             calls: std::collections::HashMap::new(),
+            trunk_nat: config.trunk.iter().map(|t| t.media_nat).collect(),
         };
         let shard = drawbridge_b2bua::Shard::new(index, workers);
         let mut b2bua = drawbridge_b2bua::B2bua::new(

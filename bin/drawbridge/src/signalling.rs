@@ -802,6 +802,8 @@ pub(crate) struct CallMedia {
     /// Interface and SDP address facing the PBX.
     pub(crate) lan: (InterfaceId, IpAddr),
     pub(crate) calls: HashMap<CallHandle, CallStreams>,
+    /// Per trunk: its media comes from behind NAT (`trunk.media_nat`).
+    pub(crate) trunk_nat: Vec<bool>,
 }
 
 /// The relay sessions of one call: leg A faces the side that sent the first offer.
@@ -820,7 +822,20 @@ fn face(side: Side) -> bool {
     matches!(side, Side::Pbx)
 }
 
-fn remote_spec(m: &MediaInfo) -> RemoteSpec {
+/// How a stream from `side` is latched: strictly to its SDP address, or — for a trunk
+/// behind NAT — to the first packet from the address its signalling came from.
+fn latch_for(side: Side, trunk_nat: &[bool], signalled_from: SocketAddr) -> LatchMode {
+    match side {
+        Side::Outside(Outside::Trunk(i)) if trunk_nat.get(i).copied().unwrap_or(false) => {
+            LatchMode::LatchOnce {
+                allowed: ipnet::IpNet::from(signalled_from.ip()),
+            }
+        }
+        _ => LatchMode::Strict,
+    }
+}
+
+fn remote_spec(m: &MediaInfo, latch: LatchMode) -> RemoteSpec {
     let dir = match m.direction {
         Direction::SendRecv => MDirection::SendRecv,
         Direction::SendOnly => MDirection::SendOnly,
@@ -834,7 +849,7 @@ fn remote_spec(m: &MediaInfo) -> RemoteSpec {
         .rtcp
         .as_ref()
         .map(|r| SocketAddr::new(r.address.unwrap_or(addr), r.port));
-    RemoteSpec::from_sdp(addr, m.port, rtcp, dir, LatchMode::Strict)
+    RemoteSpec::from_sdp(addr, m.port, rtcp, dir, latch)
 }
 
 impl CallMedia {
@@ -850,8 +865,10 @@ impl MediaAllocator for CallMedia {
         from: Side,
         to: Side,
         remote: &[MediaInfo],
+        signalled_from: SocketAddr,
     ) -> Result<MediaAnchor, MediaRefused> {
         let (to_iface, to_addr) = self.iface(to);
+        let latch = latch_for(from, &self.trunk_nat, signalled_from);
         if !self.calls.contains_key(&call) {
             // First offer: leg A faces `from`, leg B faces `to`.
             let (from_iface, _) = self.iface(from);
@@ -859,7 +876,7 @@ impl MediaAllocator for CallMedia {
             for m in remote {
                 let a = LegSpec {
                     interface: from_iface,
-                    remote: remote_spec(m),
+                    remote: remote_spec(m, latch),
                 };
                 let b = LegSpec {
                     interface: to_iface,
@@ -913,7 +930,9 @@ impl MediaAllocator for CallMedia {
                     "more m-lines than the first offer",
                 ));
             };
-            let _ = self.relay.update_remote(*s, from_leg, remote_spec(m));
+            let _ = self
+                .relay
+                .update_remote(*s, from_leg, remote_spec(m, latch));
             let l = local[to_index];
             ports.push(MediaPorts {
                 rtp: l.rtp,

@@ -150,6 +150,12 @@ pub struct TrunkConfig {
     /// Concurrent calls allowed on this trunk (toll-fraud ceiling).
     #[serde(default = "default_trunk_calls")]
     pub max_concurrent_calls: u32,
+    /// The provider's media comes from behind NAT (its SDP names an address its RTP does
+    /// not come from): each stream locks to the first RTP packet from the address the
+    /// call's signalling came from, any port, instead of the SDP address. Off: only the
+    /// exact SDP address:port is accepted.
+    #[serde(default)]
+    pub media_nat: bool,
 }
 
 impl TrunkConfig {

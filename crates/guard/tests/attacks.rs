@@ -41,6 +41,7 @@ fn trunk(name: &str, allow: &[&str], max_calls: u32) -> TrunkConfig {
         register_expires_secs: 3600,
         options_interval_secs: 30,
         max_concurrent_calls: max_calls,
+        media_nat: false,
     }
 }
 

@@ -642,13 +642,14 @@ impl B2bua {
         to: Leg,
     ) -> Result<Vec<u8>, u16> {
         let sdp = SessionDescription::parse(body).map_err(|_| 488u16)?;
-        let (from_side, to_side) = {
+        let (from_side, to_side, source) = {
             let call = self.calls.get(&handle).ok_or(500u16)?;
-            (call.leg(from).side, call.leg(to).side)
+            let f = call.leg(from);
+            (f.side, call.leg(to).side, f.flow.remote)
         };
         let anchor = self
             .media
-            .relay(handle, from_side, to_side, &sdp.media_info())
+            .relay(handle, from_side, to_side, &sdp.media_info(), source)
             .map_err(|_| 488u16)?;
         let call = self.calls.get_mut(&handle).ok_or(500u16)?;
         let origin = &mut call.leg_mut(to).sdp;

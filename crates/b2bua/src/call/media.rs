@@ -71,6 +71,7 @@ pub trait MediaAllocator {
         from: Side,
         to: Side,
         remote: &[MediaInfo],
+        signalled_from: std::net::SocketAddr,
     ) -> Result<MediaAnchor, MediaRefused>;
 
     /// The call is over: free its ports.

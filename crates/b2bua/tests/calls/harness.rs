@@ -49,6 +49,8 @@ pub(crate) fn rogue_flow() -> Flow {
 #[derive(Debug, Default)]
 pub(crate) struct MediaLog {
     pub(crate) relays: Vec<(CallHandle, Side, Side, Vec<MediaInfo>)>,
+    /// Where the signalling of each relayed SDP came from (same order as `relays`).
+    pub(crate) sources: Vec<SocketAddr>,
     pub(crate) released: Vec<CallHandle>,
 }
 
@@ -66,12 +68,12 @@ impl MediaAllocator for FakeMedia {
         from: Side,
         to: Side,
         remote: &[MediaInfo],
+        signalled_from: SocketAddr,
     ) -> Result<MediaAnchor, MediaRefused> {
-        self.log
-            .lock()
-            .unwrap()
-            .relays
-            .push((call, from, to, remote.to_vec()));
+        let mut log = self.log.lock().unwrap();
+        log.relays.push((call, from, to, remote.to_vec()));
+        log.sources.push(signalled_from);
+        drop(log);
         let address: IpAddr = if to.is_pbx() { LAN_MEDIA } else { PUBLIC_MEDIA }
             .parse()
             .unwrap();

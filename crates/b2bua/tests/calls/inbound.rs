@@ -99,6 +99,8 @@ fn invite_is_rebuilt_for_the_pbx_with_its_own_identifiers() {
     assert_eq!(media.relays[0].1, Side::trunk(0));
     assert_eq!(media.relays[0].2, Side::Pbx);
     assert_eq!(media.relays[0].3[0].port, 31000);
+    // The media layer learns where the offer's signalling came from (for NAT latching).
+    assert_eq!(media.sources[0], trunk_flow().remote);
     drop(media);
     assert!(matches!(
         &h.events[0],
