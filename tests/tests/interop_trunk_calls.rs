@@ -755,3 +755,87 @@ fn a_call_longer_than_the_maximum_duration_is_ended_on_both_sides() {
         "{log}"
     );
 }
+
+/// A provider behind NAT: its SDP names 10.20.30.40 but its RTP comes from 198.18.1.10.
+/// Strict latching (the default) relays none of it — nobody but the SDP address may send
+/// media — while `media_nat = true` locks each stream to the first packet from the
+/// provider's signalling address and relays both ways (symmetric RTP back to it).
+#[test]
+fn a_natted_provider_gets_media_only_with_media_nat() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    for nat in [false, true] {
+        let config = CONFIG.replace(
+            "port = 5060\n\n[pbx]",
+            &format!("port = 5060\nmedia_nat = {nat}\n\n[pbx]"),
+        );
+        let mut run = start_with(&config);
+        run.lab.spawn(
+            "pbx",
+            "sipp",
+            &[
+                "-sn",
+                "uas",
+                "-i",
+                "198.18.2.10",
+                "-p",
+                "5060",
+                "-mp",
+                "16000",
+                "-rtp_echo",
+                "-nostdin",
+                "-timeout",
+                "30",
+                "-m",
+                "1",
+            ],
+            &run.dir.path().join("uas-pbx-nat.log"),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        run.sipp(
+            "provider",
+            &[
+                "198.18.1.2:5060",
+                "-sf",
+                &sipp_dir("uac_nat.xml"),
+                "-s",
+                "100",
+                "-i",
+                "198.18.1.10",
+                "-p",
+                "5070",
+                "-mp",
+                "17000",
+                "-m",
+                "1",
+                "-timeout",
+                "30",
+            ],
+            "nat",
+        );
+        assert_nothing_left(&run);
+        let captures = run.stop_captures();
+        let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
+        let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+        let (to_pbx, back) = (
+            rtp_count(pbx, "198.18.2.1"),
+            rtp_count(provider, "198.18.1.2"),
+        );
+        if nat {
+            assert!(
+                to_pbx > 50,
+                "media_nat: the provider's RTP reached the PBX ({to_pbx})"
+            );
+            assert!(
+                back > 50,
+                "media_nat: the echo went back to the latched address ({back})"
+            );
+        } else {
+            assert_eq!(
+                to_pbx, 0,
+                "strict: RTP from outside the SDP address was relayed"
+            );
+        }
+    }
+}
