@@ -839,3 +839,108 @@ fn a_natted_provider_gets_media_only_with_media_nat() {
         }
     }
 }
+
+/// Admission: with `max_concurrent_calls = 1` on the trunk, a second call while the first
+/// is up is refused with 503 before any leg to the PBX opens; the first completes.
+#[test]
+fn a_trunks_concurrent_call_limit_refuses_the_call_over_it() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let config = CONFIG.replace(
+        "port = 5060\n\n[pbx]",
+        "port = 5060\nmax_concurrent_calls = 1\n\n[pbx]",
+    );
+    let mut run = start_with(&config);
+    run.lab.spawn(
+        "pbx",
+        "sipp",
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5060",
+            "-mp",
+            "16000",
+            "-rtp_echo",
+            "-nostdin",
+            "-timeout",
+            "30",
+            "-m",
+            "1",
+        ],
+        &run.dir.path().join("uas-pbx-limit.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // Two calls 100 ms apart, each up for 2.5 s: the second finds the first up.
+    let out = run.lab.output(
+        "provider",
+        "timeout",
+        &[
+            "60",
+            "sipp",
+            "198.18.1.2:5060",
+            "-sf",
+            &scenario(),
+            "-s",
+            "100",
+            "-i",
+            "198.18.1.10",
+            "-p",
+            "5070",
+            "-mp",
+            "17000",
+            "-m",
+            "2",
+            "-r",
+            "10",
+            "-timeout",
+            "30",
+            "-nostdin",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "SIPp should count the refused call as failed"
+    );
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_answered_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_refused_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "drawbridge_calls_active"),
+        Some(0.0),
+        "ticket released:\n{m}"
+    );
+    assert_nothing_left(&run);
+    let captures = run.stop_captures();
+    let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
+    let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+    assert!(
+        provider
+            .iter()
+            .any(|(_, _, p)| p.starts_with(b"SIP/2.0 503")),
+        "the caller got a 503"
+    );
+    // Distinct calls, not datagrams: a retransmitted INVITE is the same call.
+    let calls: std::collections::HashSet<String> = pbx
+        .iter()
+        .filter(|(_, _, p)| p.starts_with(b"INVITE "))
+        .filter_map(|(_, _, p)| {
+            String::from_utf8_lossy(p)
+                .lines()
+                .find(|l| l.starts_with("Call-ID:"))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "only the admitted call reached the PBX");
+}
