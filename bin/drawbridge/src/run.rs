@@ -115,6 +115,7 @@ fn media_interfaces(
         port_min: m.port_min,
         port_max: m.port_max,
         inactivity_timeout: Duration::from_secs(u64::from(m.inactivity_timeout_secs)),
+        quarantine: Duration::from_secs(u64::from(m.port_quarantine_secs)),
         ..MediaConfig::default()
     };
     (media, (InterfaceId(0), public_sdp), (lan_id, lan_sdp))

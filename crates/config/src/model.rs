@@ -275,6 +275,12 @@ pub struct MediaConfig {
     /// Seconds without RTP in either direction after which a call's media is ended.
     #[serde(default = "default_media_timeout")]
     pub inactivity_timeout_secs: u32,
+    /// Seconds a released port pair stays unused, so late packets of an ended call never
+    /// reach the next one. Bounds the sustained new-call rate: every call holds a pair
+    /// per side for this long after it ends, so at most (pairs in the range) / this many
+    /// calls per second (the default 20000-29999 with 10 s: 500 calls/s).
+    #[serde(default = "default_port_quarantine")]
+    pub port_quarantine_secs: u32,
 }
 
 /// `[guard]`: limits and policies, all with safe defaults.
@@ -424,6 +430,7 @@ impl Default for MediaConfig {
             public_advertise: None,
             lan_address: default_unspecified(),
             inactivity_timeout_secs: default_media_timeout(),
+            port_quarantine_secs: default_port_quarantine(),
         }
     }
 }
@@ -521,6 +528,10 @@ fn default_port_max() -> u16 {
 fn default_unspecified() -> IpAddr {
     IpAddr::V4(Ipv4Addr::UNSPECIFIED)
 }
+fn default_port_quarantine() -> u32 {
+    10
+}
+
 fn default_media_timeout() -> u32 {
     60
 }

@@ -378,6 +378,13 @@ impl Validator {
                 "RTP ports below 1024 are reserved; use e.g. 20000-29999",
             );
         }
+        if !(1..=300).contains(&m.port_quarantine_secs) {
+            self.push(
+                "media.port_quarantine_secs",
+                m.port_quarantine_secs,
+                "must be between 1 and 300 seconds",
+            );
+        }
         if m.inactivity_timeout_secs == 0 {
             self.push(
                 "media.inactivity_timeout_secs",

@@ -369,3 +369,12 @@ fn signalling_workers_out_of_range() {
     let toml = base(dir.path()).replace("[sip]\n", "[sip]\nworkers = 3\n");
     assert_eq!(problems(&toml, dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn port_quarantine_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = base(dir.path()) + "\n[media]\nport_quarantine_secs = 0\n";
+    assert_one(&toml, dir.path(), "media.port_quarantine_secs");
+    let toml = base(dir.path()) + "\n[media]\nport_quarantine_secs = 301\n";
+    assert_one(&toml, dir.path(), "between 1 and 300");
+}
