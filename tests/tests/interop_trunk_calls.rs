@@ -164,6 +164,35 @@ impl Run {
             .collect()
     }
 
+    /// SIPp's built-in callee as the PBX (198.18.2.10:5060) for one call, in the
+    /// background; `echo` sends the caller's RTP back. Waits until it listens.
+    fn pbx_uas(&mut self, echo: bool, log: &str) {
+        let mut args = vec![
+            "-sn",
+            "uas",
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5060",
+            "-mp",
+            "16000",
+        ];
+        if echo {
+            args.push("-rtp_echo");
+        }
+        args.extend_from_slice(&["-nostdin", "-timeout", "30", "-m", "1"]);
+        let log = self.dir.path().join(log);
+        self.lab.spawn("pbx", "sipp", &args, &log);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Runs SIPp as the provider ([`provider_call`]) and fails the test if it fails.
+    fn provider(&mut self, scenario: &str, calls: &str, name: &str) -> std::process::Output {
+        let args = provider_call(scenario, calls);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.sipp("provider", &args, name)
+    }
+
     fn metrics(&self) -> String {
         std::thread::sleep(Duration::from_millis(1200));
         String::from_utf8_lossy(
@@ -389,6 +418,30 @@ fn inbound_and_outbound_calls_with_rtp_and_topology_hiding() {
         ],
     );
     assert!(Path::new(&scen).exists());
+}
+
+/// SIPp arguments for the provider (198.18.1.10:5070) calling extension 100 through
+/// drawbridge with scenario file `scenario`, `calls` calls.
+fn provider_call(scenario: &str, calls: &str) -> Vec<String> {
+    [
+        "198.18.1.2:5060",
+        "-sf",
+        scenario,
+        "-s",
+        "100",
+        "-i",
+        "198.18.1.10",
+        "-p",
+        "5070",
+        "-mp",
+        "17000",
+        "-m",
+        calls,
+        "-timeout",
+        "30",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 fn sipp_dir(name: &str) -> String {
@@ -632,48 +685,8 @@ fn a_call_whose_media_stops_is_ended_on_both_sides() {
     let mut run = start_with(&config);
     // The PBX side is SIPp's built-in callee: it answers and accepts the BYE drawbridge
     // sends when no RTP flows; the caller waits for drawbridge's BYE.
-    run.lab.spawn(
-        "pbx",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-            "-nostdin",
-            "-timeout",
-            "30",
-            "-m",
-            "1",
-        ],
-        &run.dir.path().join("uas-pbx-silent.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    run.sipp(
-        "provider",
-        &[
-            "198.18.1.2:5060",
-            "-sf",
-            &sipp_dir("uac_silent.xml"),
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "1",
-            "-timeout",
-            "30",
-        ],
-        "media-timeout",
-    );
+    run.pbx_uas(false, "uas-pbx-silent.log");
+    run.provider(&sipp_dir("uac_silent.xml"), "1", "media-timeout");
     let m = run.metrics();
     assert_eq!(
         metric(&m, "drawbridge_media_timeouts_total"),
@@ -699,49 +712,9 @@ fn a_call_longer_than_the_maximum_duration_is_ended_on_both_sides() {
         "max_calls_per_second = 100\nmax_call_duration_secs = 2",
     );
     let mut run = start_with(&config);
-    run.lab.spawn(
-        "pbx",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-            "-nostdin",
-            "-timeout",
-            "30",
-            "-m",
-            "1",
-        ],
-        &run.dir.path().join("uas-pbx-long.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    run.pbx_uas(false, "uas-pbx-long.log");
     // The caller stays silent and waits for drawbridge's BYE.
-    run.sipp(
-        "provider",
-        &[
-            "198.18.1.2:5060",
-            "-sf",
-            &sipp_dir("uac_silent.xml"),
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "1",
-            "-timeout",
-            "30",
-        ],
-        "max-duration",
-    );
+    run.provider(&sipp_dir("uac_silent.xml"), "1", "max-duration");
     let m = run.metrics();
     assert_eq!(
         metric(&m, "drawbridge_media_timeouts_total"),
@@ -771,49 +744,8 @@ fn a_natted_provider_gets_media_only_with_media_nat() {
             &format!("port = 5060\nmedia_nat = {nat}\n\n[pbx]"),
         );
         let mut run = start_with(&config);
-        run.lab.spawn(
-            "pbx",
-            "sipp",
-            &[
-                "-sn",
-                "uas",
-                "-i",
-                "198.18.2.10",
-                "-p",
-                "5060",
-                "-mp",
-                "16000",
-                "-rtp_echo",
-                "-nostdin",
-                "-timeout",
-                "30",
-                "-m",
-                "1",
-            ],
-            &run.dir.path().join("uas-pbx-nat.log"),
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        run.sipp(
-            "provider",
-            &[
-                "198.18.1.2:5060",
-                "-sf",
-                &sipp_dir("uac_nat.xml"),
-                "-s",
-                "100",
-                "-i",
-                "198.18.1.10",
-                "-p",
-                "5070",
-                "-mp",
-                "17000",
-                "-m",
-                "1",
-                "-timeout",
-                "30",
-            ],
-            "nat",
-        );
+        run.pbx_uas(true, "uas-pbx-nat.log");
+        run.provider(&sipp_dir("uac_nat.xml"), "1", "nat");
         assert_nothing_left(&run);
         let captures = run.stop_captures();
         let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
@@ -852,55 +784,13 @@ fn a_trunks_concurrent_call_limit_refuses_the_call_over_it() {
         "port = 5060\nmax_concurrent_calls = 1\n\n[pbx]",
     );
     let mut run = start_with(&config);
-    run.lab.spawn(
-        "pbx",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-            "-rtp_echo",
-            "-nostdin",
-            "-timeout",
-            "30",
-            "-m",
-            "1",
-        ],
-        &run.dir.path().join("uas-pbx-limit.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    run.pbx_uas(true, "uas-pbx-limit.log");
     // Two calls 100 ms apart, each up for 2.5 s: the second finds the first up.
-    let out = run.lab.output(
-        "provider",
-        "timeout",
-        &[
-            "60",
-            "sipp",
-            "198.18.1.2:5060",
-            "-sf",
-            &scenario(),
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "2",
-            "-r",
-            "10",
-            "-timeout",
-            "30",
-            "-nostdin",
-        ],
-    );
+    let mut args = vec!["60".to_owned(), "sipp".to_owned()];
+    args.extend(provider_call(&scenario(), "2"));
+    args.extend(["-r", "10", "-nostdin"].map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run.lab.output("provider", "timeout", &args);
     assert!(
         !out.status.success(),
         "SIPp should count the refused call as failed"
