@@ -673,6 +673,25 @@ fn a_silent_pbx_times_out_and_leaves_nothing_behind() {
     assert_nothing_left(&run);
 }
 
+/// A silent call that drawbridge must end itself: SIPp's built-in callee as the PBX
+/// answers and accepts drawbridge's BYE, the silent caller waits for it. `config` is the
+/// lab config with the limit under test; afterwards the media timeouts counted must be
+/// `timeouts`, drawbridge's log must say `logged`, and nothing may be left behind.
+fn silent_call_ended_by_drawbridge(config: &str, name: &str, timeouts: f64, logged: &str) {
+    let mut run = start_with(config);
+    run.pbx_uas(false, &format!("uas-pbx-{name}.log"));
+    run.provider(&sipp_dir("uac_silent.xml"), "1", name);
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_media_timeouts_total"),
+        Some(timeouts),
+        "{m}"
+    );
+    assert_nothing_left(&run);
+    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap();
+    assert!(log.contains(logged), "{log}");
+}
+
 #[test]
 fn a_call_whose_media_stops_is_ended_on_both_sides() {
     if !require(&["ip", "sipp", "tcpdump", "python3"]) {
@@ -682,22 +701,11 @@ fn a_call_whose_media_stops_is_ended_on_both_sides() {
         "lan_address = \"198.18.2.1\"",
         "lan_address = \"198.18.2.1\"\ninactivity_timeout_secs = 2",
     );
-    let mut run = start_with(&config);
-    // The PBX side is SIPp's built-in callee: it answers and accepts the BYE drawbridge
-    // sends when no RTP flows; the caller waits for drawbridge's BYE.
-    run.pbx_uas(false, "uas-pbx-silent.log");
-    run.provider(&sipp_dir("uac_silent.xml"), "1", "media-timeout");
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_media_timeouts_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_nothing_left(&run);
-    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap();
-    assert!(
-        log.contains("no RTP in either direction: call ended"),
-        "{log}"
+    silent_call_ended_by_drawbridge(
+        &config,
+        "media-timeout",
+        1.0,
+        "no RTP in either direction: call ended",
     );
 }
 
@@ -711,21 +719,11 @@ fn a_call_longer_than_the_maximum_duration_is_ended_on_both_sides() {
         "max_calls_per_second = 100",
         "max_calls_per_second = 100\nmax_call_duration_secs = 2",
     );
-    let mut run = start_with(&config);
-    run.pbx_uas(false, "uas-pbx-long.log");
-    // The caller stays silent and waits for drawbridge's BYE.
-    run.provider(&sipp_dir("uac_silent.xml"), "1", "max-duration");
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_media_timeouts_total"),
-        Some(0.0),
-        "{m}"
-    );
-    assert_nothing_left(&run);
-    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap();
-    assert!(
-        log.contains("maximum call duration reached: call ended"),
-        "{log}"
+    silent_call_ended_by_drawbridge(
+        &config,
+        "max-duration",
+        0.0,
+        "maximum call duration reached: call ended",
     );
 }
 
