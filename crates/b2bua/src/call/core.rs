@@ -321,10 +321,32 @@ impl B2bua {
     /// registers re-registers over the new flow at once, and one not known to be up is
     /// probed (drain [`Self::poll_transmit`] after).
     pub fn set_trunk_flow(&mut self, now: Instant, trunk: usize, flow: Flow) {
-        if let Some(t) = self.config.trunks.get_mut(trunk) {
-            t.flow = flow;
-            self.trunk_flow_changed(now, trunk);
+        let Some(t) = self.config.trunks.get_mut(trunk) else {
+            return;
+        };
+        let old = std::mem::replace(&mut t.flow, flow);
+        // Dialogs and client transactions pinned to our previous connection to this trunk
+        // move to the new one. Both connections were opened by us to the trunk's
+        // configured host and verified alike, so the new one is as much the trunk as the
+        // old; without this, a call whose TLS connection was replaced could not be hung up
+        // by the provider (its BYE on the new connection would look forged) nor by us.
+        if old.id != flow.id && old.transport != TransportKind::Udp {
+            let side = Side::trunk(trunk);
+            let moved = |f: &mut Flow| {
+                if f.id == old.id && f.remote == old.remote {
+                    *f = flow;
+                }
+            };
+            for call in self.calls.values_mut() {
+                for d in call.legs.iter_mut().filter(|d| d.side == side) {
+                    moved(&mut d.flow);
+                }
+            }
+            for p in self.pins.values_mut().filter(|p| p.side == side) {
+                moved(&mut p.flow);
+            }
         }
+        self.trunk_flow_changed(now, trunk);
     }
 
     /// Counters since start.

@@ -154,3 +154,69 @@ fn forged_ack_does_not_stop_2xx_retransmissions() {
         "still retransmitting"
     );
 }
+
+#[test]
+fn a_replaced_trunk_connection_carries_the_calls_pinned_to_the_old_one() {
+    use drawbridge_b2bua::{Flow, TransportKind};
+    let mut h = Harness::new();
+    let (_invite, ok) = answered_inbound(&mut h);
+    h.take();
+    // Our TLS connection to the trunk dropped and a new one is up (same provider address,
+    // a new connection id).
+    let renewed = Flow::new(21, trunk_flow().remote, TransportKind::Tls);
+    h.set_trunk_flow(renewed);
+    h.take();
+    let bye = in_dialog_request(
+        "BYE",
+        "SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-bye-9",
+        &ok.text(),
+        false,
+        "",
+        4712,
+        "",
+    );
+    // The old connection is gone: a message claiming it no longer matches…
+    h.deliver(&bye, rogue_flow(), Side::trunk(0));
+    assert_eq!(
+        h.take()[0].code(),
+        Some(481),
+        "another source is still refused"
+    );
+    // …while the provider's BYE on the new connection ends the call.
+    h.deliver(
+        &bye.replace("prov-bye-9", "prov-bye-10"),
+        renewed,
+        Side::trunk(0),
+    );
+    let sent = h.take();
+    assert_eq!(sent[0].code(), Some(200), "{sent:#?}");
+    assert_eq!(sent[0].flow.id.0, 21, "answered on the new connection");
+    assert_eq!(sent[1].method().as_deref(), Some("BYE"));
+    assert_eq!(h.b2bua.counters().forged_in_dialog, 1);
+}
+
+#[test]
+fn our_bye_after_a_trunk_reconnect_goes_over_the_new_connection() {
+    use drawbridge_b2bua::{Flow, TransportKind};
+    let mut h = Harness::new();
+    let (invite, _ok) = answered_inbound(&mut h);
+    h.take();
+    let renewed = Flow::new(22, trunk_flow().remote, TransportKind::Tls);
+    h.set_trunk_flow(renewed);
+    h.take();
+    h.pbx_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-7",
+        &invite.text(),
+        true,
+        "pbx-tag-1",
+        101,
+        "",
+    ));
+    let bye = h
+        .take()
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("BYE"))
+        .expect("BYE to the provider");
+    assert_eq!(bye.flow.id.0, 22, "not on the dead connection");
+}
