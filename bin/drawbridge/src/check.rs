@@ -12,13 +12,7 @@ pub(crate) fn check(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     let path = args.path()?;
     match drawbridge_config::load(&path) {
         Ok(config) => {
-            // A reader that stops early (`drawbridge check | head -1`) is not a failed
-            // check: a closed pipe is ignored instead of panicking in `print!`.
-            let mut out = std::io::stdout().lock();
-            let _ = std::io::Write::write_all(
-                &mut out,
-                format!("ok\n{}", exposure(&config)).as_bytes(),
-            );
+            put!("ok\n{}", exposure(&config));
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ ConfigError::Invalid(_)) => {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use drawbridge_tunnel::keys;
 
 pub(crate) fn keygen() -> anyhow::Result<ExitCode> {
-    println!("{}", keys::encode(&keys::generate_private()));
+    say!("{}", keys::encode(&keys::generate_private()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -18,6 +18,6 @@ pub(crate) fn pubkey() -> anyhow::Result<ExitCode> {
         .read_to_string(&mut input)
         .context("reading the private key from standard input")?;
     let private = keys::decode(&input).context("standard input")?;
-    println!("{}", keys::encode(&keys::public_of(&private)));
+    say!("{}", keys::encode(&keys::public_of(&private)));
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,24 @@
 //! This file only parses the command line and dispatches; each subcommand lives in its
 //! own module.
 
+/// `println!` for command output: a reader that stops early (`drawbridge peer list |
+/// head -1`) closes the pipe, which is not an error of the command, so it is ignored
+/// instead of panicking as `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` with the same closed-pipe tolerance as [`say!`].
+macro_rules! put {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod check;
 mod cli;
 mod keys;
@@ -29,7 +47,7 @@ fn main() -> ExitCode {
         Command::Pubkey => keys::pubkey(),
         Command::Peer(cmd) => peer::peer(&cmd),
         Command::Version => {
-            println!("drawbridge {}", env!("CARGO_PKG_VERSION"));
+            say!("drawbridge {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
     };

@@ -78,10 +78,10 @@ fn add(args: &PeerAddArgs) -> anyhow::Result<ExitCode> {
     peers.save(&t.peers_file)?;
 
     let text = wg_quick(t, private.as_ref(), &server_public, &addresses);
-    print!("{text}");
+    put!("{text}");
     if args.qr {
-        println!();
-        print!("{}", qr_terminal(&text)?);
+        say!();
+        put!("{}", qr_terminal(&text)?);
     }
     if let Some(png) = &args.qr_png {
         write_qr_png(&text, png)?;
@@ -149,19 +149,23 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
     let t = tunnel(config)?;
     let peers = PeersFile::load(&t.peers_file)?;
     if peers.peer.is_empty() {
-        println!(
+        say!(
             "no peers in {}; add one with `drawbridge peer add NAME --extension EXT`",
             t.peers_file.display()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<20} {:<8} {:<28} {:<16} {:<46} CREATED",
-        "NAME", "STATE", "ADDRESSES", "EXTENSIONS", "PUBLIC KEY"
+        "NAME",
+        "STATE",
+        "ADDRESSES",
+        "EXTENSIONS",
+        "PUBLIC KEY"
     );
     for p in &peers.peer {
         let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
-        println!(
+        say!(
             "{:<20} {:<8} {:<28} {:<16} {:<46} {}",
             p.name,
             if p.enabled { "enabled" } else { "disabled" },
