@@ -4,6 +4,8 @@
 //! recomputes Content-Length; these helpers do both, keep header order, and write bodies
 //! byte for byte ([`to_bytes`]).
 
+use std::io::Write as _;
+
 use rsip::headers::UntypedHeader as _;
 use rsip::headers::{ContentLength, ContentType};
 use rsip::message::HasHeaders;
@@ -28,9 +30,8 @@ impl Message for Request {
         &mut self.body
     }
     fn write_start_line(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(
-            format!("{} {} {}\r\n", self.method, self.uri, self.version).as_bytes(),
-        );
+        // Formatted straight into the buffer: no intermediate String per message.
+        let _ = write!(out, "{} {} {}\r\n", self.method, self.uri, self.version);
     }
 }
 
@@ -42,7 +43,7 @@ impl Message for Response {
         &mut self.body
     }
     fn write_start_line(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("{} {}\r\n", self.version, self.status_code).as_bytes());
+        let _ = write!(out, "{} {}\r\n", self.version, self.status_code);
     }
 }
 
@@ -179,14 +180,15 @@ pub fn to_bytes<M: Message + ?Sized>(msg: &M) -> Vec<u8> {
                 continue;
             }
             wrote_len = true;
-            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+            let _ = write!(out, "Content-Length: {}\r\n", body.len());
             continue;
         }
-        out.extend_from_slice(h.to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        // Each header is formatted straight into the buffer (writing to a Vec cannot
+        // fail): one allocation per message instead of one String per header.
+        let _ = write!(out, "{h}\r\n");
     }
     if !wrote_len {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        let _ = write!(out, "Content-Length: {}\r\n", body.len());
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
