@@ -359,6 +359,15 @@ fn a_call_to_the_registered_contact_goes_to_the_number_in_to() {
         to_pbx[0].request().uri.to_string(),
         "sip:+4930123456@pbx.corp.example"
     );
+    // A worker that does not run the registration itself (several signalling workers:
+    // only one calls `start`) routes the same way: it is the configuration that counts.
+    let mut h = Harness::with_config(config_with(None, Some(3600)));
+    h.trunk_sends(&invite);
+    let to_pbx = h.take_to(PBX_FLOW);
+    assert_eq!(
+        to_pbx[0].request().uri.to_string(),
+        "sip:+4930123456@pbx.corp.example"
+    );
     // Not registering: the Request-URI user is the callee, as always.
     let mut h = Harness::new();
     h.trunk_sends(&invite);

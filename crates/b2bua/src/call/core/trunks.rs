@@ -126,13 +126,12 @@ impl B2bua {
         let Side::Outside(crate::Outside::Trunk(i)) = side else {
             return false;
         };
-        self.trunk_state.get(i).is_some_and(|s| s.reg.is_some())
-            && self
-                .config
-                .trunks
-                .get(i)
-                .and_then(|t| t.credentials.as_ref())
-                .is_some_and(|c| c.username == user)
+        // From the configuration, not the registration state: only the worker that runs
+        // the registration has that state, and calls to the account reach every worker.
+        self.config.trunks.get(i).is_some_and(|t| {
+            t.register_expires.is_some()
+                && t.credentials.as_ref().is_some_and(|c| c.username == user)
+        })
     }
 
     /// The earliest keep-alive or registration deadline.
