@@ -4,6 +4,8 @@
 //! before any worker sees it, so it must cost a fraction of a parse and never fail: what
 //! it cannot find it reports as absent, and the parse in the worker judges the message.
 
+use crate::normalize::is_token_byte;
+
 /// The routing facts of one message, borrowed from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RouteKey<'a> {
@@ -45,7 +47,7 @@ pub fn route_key(bytes: &[u8]) -> RouteKey<'_> {
         key.method = start
             .split(|b| *b == b' ')
             .next()
-            .filter(|m| !m.is_empty() && m.iter().all(|b| is_token_char(*b)));
+            .filter(|m| !m.is_empty() && m.iter().all(|b| is_token_byte(*b)));
     }
     let (mut seen_via, mut seen_to) = (false, false);
     for line in lines {
@@ -59,8 +61,8 @@ pub fn route_key(bytes: &[u8]) -> RouteKey<'_> {
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
-        let name = trim(&line[..colon]);
-        let value = trim(&line[colon + 1..]);
+        let name = line[..colon].trim_ascii();
+        let value = line[colon + 1..].trim_ascii();
         if !seen_via && (name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
             seen_via = true;
             key.top_branch = branch_of(value);
@@ -85,8 +87,8 @@ fn branch_of(via: &[u8]) -> Option<&[u8]> {
     let first = via.split(|b| *b == b',').next()?;
     first.split(|b| *b == b';').skip(1).find_map(|param| {
         let (name, value) = match param.iter().position(|b| *b == b'=') {
-            Some(eq) => (trim(&param[..eq]), trim(&param[eq + 1..])),
-            None => (trim(param), &b""[..]),
+            Some(eq) => (param[..eq].trim_ascii(), param[eq + 1..].trim_ascii()),
+            None => (param.trim_ascii(), &b""[..]),
         };
         (name.eq_ignore_ascii_case(b"branch") && !value.is_empty()).then_some(value)
     })
@@ -100,26 +102,12 @@ fn has_tag(value: &[u8]) -> bool {
         None => value,
     };
     params.split(|b| *b == b';').skip(1).any(|p| {
-        let name = p.split(|b| *b == b'=').next().map_or(&b""[..], trim);
+        let name = p
+            .split(|b| *b == b'=')
+            .next()
+            .map_or(&b""[..], <[u8]>::trim_ascii);
         name.eq_ignore_ascii_case(b"tag")
     })
-}
-
-/// RFC 3261 `token` characters (a method is a token).
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end.max(start)]
 }
 
 #[cfg(test)]
