@@ -138,9 +138,8 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     // Signalling workers: each owns a share of the calls; the transports hand every
     // message to its owner (`signalling::owner`) without a hop through a dispatcher.
     let workers = crate::signalling::worker_count(&config);
-    let channels = |n: usize| -> (Vec<_>, Vec<_>) { (0..n).map(|_| mpsc::channel(4096)).unzip() };
-    let (trunk_txs, trunk_rxs) = channels(workers);
-    let (lan_txs, lan_rxs) = channels(workers);
+    let (trunk_txs, trunk_rxs) = channels(workers, 4096);
+    let (lan_txs, lan_rxs) = channels(workers, 4096);
 
     // Trunk side: every public listener admits only its trunks' ranges.
     let trunks = SipTransports::bind(
@@ -230,11 +229,10 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         stats: (0..workers).map(|_| Mutex::default()).collect(),
     });
     // Media timeouts go to the worker that owns the call; new trunk connections to all.
-    let (media_txs, media_rxs): (Vec<_>, Vec<_>) =
-        (0..workers).map(|_| mpsc::channel(1024)).unzip();
+    let (media_txs, media_rxs) = channels(workers, 1024);
     tokio::spawn(route_media_events(media_rx, media_txs));
     let (flows_tx, flows_rx) = mpsc::channel(16);
-    let (flow_txs, flow_rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel(16)).unzip();
+    let (flow_txs, flow_rxs) = channels(workers, 16);
     tokio::spawn(broadcast_trunk_flows(flows_rx, flow_txs));
     crate::signalling::spawn_trunk_connectors(&config, trunks.clone(), flows_tx);
     let receivers = trunk_rxs
@@ -294,6 +292,11 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
     lan.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One bounded channel per worker, senders and receivers in worker order.
+fn channels<T>(workers: usize, capacity: usize) -> (Vec<mpsc::Sender<T>>, Vec<mpsc::Receiver<T>>) {
+    (0..workers).map(|_| mpsc::channel(capacity)).unzip()
 }
 
 /// Hands each media event to the worker that owns its call.
