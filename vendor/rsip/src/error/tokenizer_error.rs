@@ -1,5 +1,18 @@
 use std::{error::Error as StdError, fmt};
 
+// drawbridge patch: nom builds an error for every alternative it tries and throws most
+// away, so building one must be cheap. The context quotes at most `QUOTE` bytes of the
+// input (it used to format the whole rest of the message, lossily, every time), and
+// nom's own errors (`from_error_kind`, `append`, `from_char`, `or`) keep their first
+// description instead of growing a nested dump.
+const QUOTE: usize = 32;
+
+fn quote<'a>(input: impl Into<&'a bstr::BStr>) -> &'a bstr::BStr {
+    let input: &bstr::BStr = input.into();
+    let bytes: &[u8] = input.as_ref();
+    bytes[..bytes.len().min(QUOTE)].into()
+}
+
 #[derive(Debug, Eq, PartialEq, Clone)]
 pub struct TokenizerError {
     pub context: String,
@@ -12,7 +25,7 @@ where
 {
     fn from(from: (S, T)) -> Self {
         Self {
-            context: format!("failed to tokenize {}: {}", from.0.into(), from.1.into()),
+            context: format!("failed to tokenize {}: {}", from.0.into(), quote(from.1)),
         }
     }
 }
@@ -50,29 +63,20 @@ impl StdError for TokenizerError {}
 impl<'a, T: Into<&'a bstr::BStr>> nom::error::ParseError<T> for TokenizerError {
     fn from_error_kind(input: T, kind: nom::error::ErrorKind) -> Self {
         Self {
-            context: format!("could not tokenize ({:?}): {}", kind, input.into()),
+            context: format!("could not tokenize ({:?}): {}", kind, quote(input)),
         }
     }
-    fn append(input: T, kind: nom::error::ErrorKind, other: Self) -> Self {
-        Self {
-            context: format!(
-                "{}. Also, could not tokenize ({:?}): {}",
-                other,
-                kind,
-                input.into(),
-            ),
-        }
+    fn append(_input: T, _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
     }
 
     fn from_char(input: T, c: char) -> Self {
         Self {
-            context: format!("was expecting char {} in: {}", c, input.into()),
+            context: format!("was expecting char {} in: {}", c, quote(input)),
         }
     }
 
     fn or(self, other: Self) -> Self {
-        Self {
-            context: format!("tokenizer error: {} or {}", self, other.context),
-        }
+        other
     }
 }

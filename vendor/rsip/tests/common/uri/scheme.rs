@@ -83,7 +83,8 @@ mod tokenizer {
         assert_eq!(
             Tokenizer::tokenize("sip//:user2@server2.com something".as_bytes()),
             Err(nom::Err::Error(rsip::TokenizerError::from(
-                "failed to tokenize scheme: sip//:user2@server2.com something"
+                // drawbridge patch: the context quotes at most 32 bytes of the input.
+                "failed to tokenize scheme: sip//:user2@server2.com somethin"
             ))),
         );
     }
