@@ -645,6 +645,10 @@ impl Shared {
             "# TYPE drawbridge_media_open_sockets gauge\ndrawbridge_media_open_sockets {}\n",
             relay.open_sockets()
         ));
+        out.push_str(&format!(
+            "# TYPE drawbridge_media_parked_sockets gauge\ndrawbridge_media_parked_sockets {}\n",
+            relay.parked_sockets()
+        ));
         let (sessions, timeouts, unknown) = relay.counters().iter().fold((0, 0, 0), |acc, c| {
             (
                 acc.0 + c.sessions,

@@ -1,10 +1,13 @@
 //! RTP/RTCP port-pair allocation with a reuse quarantine.
 //!
 //! One [`PortPool`] per bind address. A pair is an even RTP port and the odd RTCP port
-//! above it (RFC 3550 §11). Free pairs wait in a FIFO queue stamped with the instant they
-//! become reusable; because the quarantine is the same for every pair, the queue is
-//! ordered by that instant and both allocation and release are O(1) with no allocation
-//! (the queue is sized for every pair up front).
+//! above it (RFC 3550 §11). Released pairs wait in a FIFO queue stamped with the instant
+//! they become reusable; because the quarantine is the same for every pair, the queue is
+//! ordered by that instant. Allocation takes the oldest released pair whose quarantine is
+//! over and only then a pair never used: the set of ports that ever carried media stays as
+//! small as the load, so the relay can keep their sockets open between calls instead of
+//! binding and closing four sockets per call. Allocation and release are O(1) with no
+//! allocation (both lists are sized for every pair up front).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -69,9 +72,11 @@ pub struct PortPool {
     /// `in_use[i]`: pair `i` is held by a caller.
     in_use: Vec<bool>,
     in_use_count: usize,
-    /// Free pairs, oldest release first, with the instant each becomes reusable
-    /// (`None`: reusable now — never used, or handed back unused).
-    free: VecDeque<(u32, Option<Instant>)>,
+    /// Released pairs, oldest release first, with the instant each becomes reusable.
+    released: VecDeque<(u32, Instant)>,
+    /// Pairs reusable at once (never used, or handed back unused); taken from the end,
+    /// lowest port first at start.
+    fresh: Vec<u32>,
     quarantine: Duration,
 }
 
@@ -91,7 +96,8 @@ impl PortPool {
             base,
             in_use: vec![false; pairs_usize],
             in_use_count: 0,
-            free: (0..pairs).map(|i| (i, None)).collect(),
+            released: VecDeque::with_capacity(pairs_usize),
+            fresh: (0..pairs).rev().collect(),
             quarantine,
         })
     }
@@ -111,7 +117,7 @@ impl PortPool {
     /// Pairs that are free, whether or not their quarantine has ended.
     #[must_use]
     pub fn free_pairs(&self) -> usize {
-        self.free.len()
+        self.released.len() + self.fresh.len()
     }
 
     /// First port of pair 0 (the configured `port_min`, rounded up to even).
@@ -127,31 +133,35 @@ impl PortPool {
         (off < self.in_use.len()).then_some(off)
     }
 
-    /// Takes the pair released longest ago, if its quarantine has ended.
+    /// Takes the pair released longest ago if its quarantine has ended, else a pair that
+    /// never carried media.
     pub fn allocate(&mut self, now: Instant) -> Result<PortPair, PoolError> {
-        match self.free.front() {
-            Some(&(idx, ready)) if ready.is_none_or(|at| at <= now) => {
-                self.free.pop_front();
-                let i = idx as usize;
-                // ok: the queue only holds indices below `capacity`; a pair in the queue
-                // is never in use (asserted in debug, checked here anyway).
-                debug_assert!(!self.in_use[i]);
-                self.in_use[i] = true;
-                self.in_use_count += 1;
-                Ok(self.pair(idx))
+        let idx = match self.released.front() {
+            Some(&(idx, ready)) if ready <= now => {
+                self.released.pop_front();
+                Some(idx)
             }
-            _ => Err(PoolError::Exhausted {
+            _ => self.fresh.pop(),
+        };
+        let Some(idx) = idx else {
+            return Err(PoolError::Exhausted {
                 in_use: self.in_use_count,
-                quarantined: self.free.len(),
-            }),
-        }
+                quarantined: self.released.len(),
+            });
+        };
+        let i = idx as usize;
+        // The lists only hold indices below `capacity`; a pair in them is never in use.
+        debug_assert!(!self.in_use[i]);
+        self.in_use[i] = true;
+        self.in_use_count += 1;
+        Ok(self.pair(idx))
     }
 
     /// Releases a pair that carried media: reusable at `now + quarantine`, so late packets
-    /// of the old call hit a closed port instead of a new call.
+    /// of the old call are dropped as strays instead of reaching a new call.
     pub fn release(&mut self, now: Instant, pair: PortPair) -> Result<(), PoolError> {
         let idx = self.take(pair)?;
-        self.free.push_back((idx, Some(now + self.quarantine)));
+        self.released.push_back((idx, now + self.quarantine));
         Ok(())
     }
 
@@ -159,7 +169,7 @@ impl PortPool {
     /// failed): reusable at once.
     pub fn release_unused(&mut self, pair: PortPair) -> Result<(), PoolError> {
         let idx = self.take(pair)?;
-        self.free.push_front((idx, None));
+        self.fresh.push(idx);
         Ok(())
     }
 
@@ -187,7 +197,9 @@ impl PortPool {
     /// Bytes of heap this pool holds (for capacity planning and the bench).
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        self.in_use.capacity() + self.free.capacity() * size_of::<(u32, Option<Instant>)>()
+        self.in_use.capacity()
+            + self.released.capacity() * size_of::<(u32, Instant)>()
+            + self.fresh.capacity() * size_of::<u32>()
     }
 }
 
@@ -258,5 +270,39 @@ mod tests {
         assert!(p.release(t0, PortPair { rtp: 30001 }).is_err());
         assert!(p.release(t0, PortPair { rtp: 40000 }).is_err());
         assert!(p.release(t0, PortPair { rtp: 29998 }).is_err());
+    }
+
+    #[test]
+    fn released_pairs_are_reused_before_fresh_ones() {
+        let t0 = t0();
+        let q = Duration::from_secs(10);
+        let mut p = PortPool::new(30000, 30099, q).unwrap();
+        let a = p.allocate(t0).unwrap();
+        let b = p.allocate(t0).unwrap();
+        assert_eq!((a.rtp, b.rtp), (30000, 30002), "lowest ports first");
+        p.release(t0, a).unwrap();
+        p.release(t0 + Duration::from_secs(1), b).unwrap();
+        // Still in quarantine: a fresh pair.
+        assert_eq!(p.allocate(t0 + q / 2).unwrap().rtp, 30004);
+        // Quarantine over: the oldest release, then the next one, then fresh again.
+        let later = t0 + q + Duration::from_secs(1);
+        assert_eq!(p.allocate(later), Ok(a));
+        assert_eq!(p.allocate(later), Ok(b));
+        assert_eq!(p.allocate(later).unwrap().rtp, 30006);
+        // A steady load of one call at a time cycles through the few pairs it needs
+        // instead of walking the whole range.
+        let mut used = HashSet::new();
+        let mut now = later;
+        for _ in 0..200 {
+            let x = p.allocate(now).unwrap();
+            used.insert(x.rtp);
+            p.release(now, x).unwrap();
+            now += Duration::from_secs(1);
+        }
+        assert!(
+            used.len() <= 12,
+            "{} distinct pairs for one call at a time",
+            used.len()
+        );
     }
 }

@@ -562,7 +562,7 @@ fn port_pool_never_double_allocates_exhausts_and_quarantines() {
     assert_eq!(pool.in_use(), 20);
     let last = calls.pop().unwrap();
     h.table.remove_session(h.now, last.id).unwrap();
-    // Late packets of the ended call hit a closed port.
+    // Late packets of the ended call are dropped as strays (unknown port).
     assert_eq!(
         h.send(rtp_port(&last, Leg::A), trunk(), &rtp(1, 1)),
         Decision::Drop(DropReason::UnknownPort)

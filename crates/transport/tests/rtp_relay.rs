@@ -153,3 +153,141 @@ async fn a_queued_burst_arrives_whole_and_in_order() {
     assert_eq!(stats.legs[0].rtp.forwarded_packets, u64::from(BURST) + 1);
     assert_eq!(relay.send_failures(), 0);
 }
+
+/// Sockets outlive calls: the next session on the same ports takes the ended session's
+/// sockets over (no new bind) and relays on them; a parked socket drops what reaches it.
+#[tokio::test]
+async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
+    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
+    let config = MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min: 43000,
+        port_max: 43999,
+        quarantine: Duration::from_millis(100),
+        ..MediaConfig::default()
+    };
+    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let caller = UdpSocket::bind("127.0.0.10:0").await.unwrap();
+    let callee = UdpSocket::bind("127.0.0.20:0").await.unwrap();
+    let spec = |iface: u8, s: &UdpSocket| LegSpec {
+        interface: InterfaceId(iface),
+        remote: RemoteSpec::from_sdp(
+            s.local_addr().unwrap().ip(),
+            s.local_addr().unwrap().port(),
+            None,
+            Direction::SendRecv,
+            LatchMode::Strict,
+        ),
+    };
+    // Sessions go round-robin over the table's shards (each its own port range): one
+    // session per shard, so the next round lands on the same shards again.
+    let shards = drawbridge_transport::rtp::SHARDS;
+    let mut first_ports = std::collections::BTreeSet::new();
+    let mut ended = Vec::new();
+    for tag in 0..shards {
+        let (s, info) = relay
+            .create_session(tag as u64, spec(0, &caller), spec(1, &callee))
+            .unwrap();
+        first_ports.insert((info.local[0].rtp_port, info.local[1].rtp_port));
+        ended.push((s, info));
+    }
+    let a1 = SocketAddr::new(ended[0].1.local[0].address, ended[0].1.local[0].rtp_port);
+    for (s, _) in ended {
+        relay.remove_session(s).unwrap();
+    }
+    assert_eq!(relay.open_sockets(), 0, "no socket carries a call");
+    assert_eq!(
+        relay.parked_sockets(),
+        4 * shards,
+        "the four sockets of each session wait for reuse"
+    );
+
+    // During the quarantine the parked socket swallows late packets: nothing relays.
+    caller.send_to(&rtp(1), a1).await.unwrap();
+    assert!(
+        recv(&callee).await.is_none(),
+        "a late packet must go nowhere"
+    );
+
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut second_ports = std::collections::BTreeSet::new();
+    let mut live = Vec::new();
+    for tag in 0..shards {
+        let (s, info) = relay
+            .create_session(100 + tag as u64, spec(0, &caller), spec(1, &callee))
+            .unwrap();
+        second_ports.insert((info.local[0].rtp_port, info.local[1].rtp_port));
+        live.push((s, info));
+    }
+    assert_eq!(
+        second_ports, first_ports,
+        "the released ports come back first"
+    );
+    assert_eq!(
+        (relay.open_sockets(), relay.parked_sockets()),
+        (4 * shards, 0)
+    );
+    let (second, info2) = live
+        .iter()
+        .find(|(_, i)| SocketAddr::new(i.local[0].address, i.local[0].rtp_port) == a1)
+        .copied()
+        .expect("a session on the first port again");
+    let b2 = SocketAddr::new(info2.local[1].address, info2.local[1].rtp_port);
+    caller.send_to(&rtp(2), a1).await.unwrap();
+    let (got, from) = recv(&callee).await.expect("relayed on the reused sockets");
+    assert_eq!((got, from), (rtp(2), b2));
+    callee.send_to(&rtp(3), b2).await.unwrap();
+    assert_eq!(recv(&caller).await.expect("and back").0, rtp(3));
+    let stats = relay.remove_session(second).unwrap();
+    assert_eq!(stats.legs[0].rtp.forwarded_packets, 1);
+}
+
+/// A parked socket nobody takes over is closed after the idle time: its port is free for
+/// anyone to bind again.
+#[tokio::test]
+async fn parked_sockets_are_closed_when_idle() {
+    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
+    let config = MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min: 44000,
+        port_max: 44999,
+        ..MediaConfig::default()
+    };
+    let relay = RtpRelay::new(config, events_tx).unwrap();
+    relay.set_park_idle(Duration::ZERO);
+    let remote = |port| LegSpec {
+        interface: InterfaceId(0),
+        remote: RemoteSpec::from_sdp(
+            "127.0.0.10".parse().unwrap(),
+            port,
+            None,
+            Direction::SendRecv,
+            LatchMode::Strict,
+        ),
+    };
+    let (session, info) = relay.create_session(1, remote(4000), remote(4002)).unwrap();
+    let port = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
+    assert!(
+        std::net::UdpSocket::bind(port).is_err(),
+        "bound while in use"
+    );
+    relay.remove_session(session).unwrap();
+    // The relay's timer runs every 500 ms; give it a few rounds.
+    for _ in 0..40 {
+        if relay.parked_sockets() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(relay.parked_sockets(), 0);
+    let mut free = false;
+    for _ in 0..20 {
+        // The aborted tasks drop their sockets on the runtime's next turn.
+        if std::net::UdpSocket::bind(port).is_ok() {
+            free = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(free, "the port was given back");
+}
