@@ -53,7 +53,7 @@ impl Error {
 
 impl From<TokenizerError> for Error {
     fn from(from: TokenizerError) -> Self {
-        Self::TokenizeError(from.context)
+        Self::TokenizeError(from.context())
     }
 }
 

@@ -1,31 +1,91 @@
-use std::{error::Error as StdError, fmt};
+use std::{borrow::Cow, error::Error as StdError, fmt};
 
-// drawbridge patch: nom builds an error for every alternative it tries and throws most
-// away, so building one must be cheap. The context quotes at most `QUOTE` bytes of the
-// input (it used to format the whole rest of the message, lossily, every time), and
-// nom's own errors (`from_error_kind`, `append`, `from_char`, `or`) keep their first
-// description instead of growing a nested dump.
+// drawbridge patch: nom builds an error for every alternative it tries (the end of every
+// `many0`, every `opt` that finds nothing) and throws almost all of them away, so building
+// one must cost nothing. The error keeps what it needs to be rendered (a static label, nom's
+// kind, at most `QUOTE` bytes of the input, copied inline) and formats only when displayed;
+// it used to format the whole rest of the message through `from_utf8_lossy` every time.
+// nom's `append`/`or` keep one error instead of nesting them. The rendered text is what it
+// was, except that the input is quoted up to `QUOTE` bytes.
 const QUOTE: usize = 32;
 
-fn quote<'a>(input: impl Into<&'a bstr::BStr>) -> &'a bstr::BStr {
-    let input: &bstr::BStr = input.into();
-    let bytes: &[u8] = input.as_ref();
-    bytes[..bytes.len().min(QUOTE)].into()
+/// Up to `QUOTE` bytes of the input an error was found at, stored inline.
+#[derive(Clone, Copy)]
+struct Quote {
+    bytes: [u8; QUOTE],
+    len: u8,
 }
 
-#[derive(Debug, Eq, PartialEq, Clone)]
-pub struct TokenizerError {
-    pub context: String,
+impl Quote {
+    fn of<'a>(input: impl Into<&'a bstr::BStr>) -> Self {
+        let input: &bstr::BStr = input.into();
+        let input: &[u8] = input.as_ref();
+        let len = input.len().min(QUOTE);
+        let mut bytes = [0u8; QUOTE];
+        bytes[..len].copy_from_slice(&input[..len]);
+        Self {
+            bytes,
+            len: len as u8,
+        }
+    }
 }
+
+impl fmt::Display for Quote {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let s: &bstr::BStr = self.bytes[..usize::from(self.len)].into();
+        fmt::Display::fmt(s, f)
+    }
+}
+
+#[derive(Clone)]
+enum Repr {
+    Message(Cow<'static, str>),
+    Tokenize(Cow<'static, str>, Quote),
+    Kind(nom::error::ErrorKind, Quote),
+    Char(char, Quote),
+}
+
+#[derive(Clone)]
+pub struct TokenizerError {
+    repr: Repr,
+}
+
+impl TokenizerError {
+    /// What went wrong, as text (rendered now).
+    pub fn context(&self) -> String {
+        match &self.repr {
+            Repr::Message(m) => m.to_string(),
+            Repr::Tokenize(what, q) => format!("failed to tokenize {}: {}", what, q),
+            Repr::Kind(kind, q) => format!("could not tokenize ({:?}): {}", kind, q),
+            Repr::Char(c, q) => format!("was expecting char {} in: {}", c, q),
+        }
+    }
+}
+
+impl fmt::Debug for TokenizerError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("TokenizerError")
+            .field("context", &self.context())
+            .finish()
+    }
+}
+
+impl PartialEq for TokenizerError {
+    fn eq(&self, other: &Self) -> bool {
+        self.context() == other.context()
+    }
+}
+
+impl Eq for TokenizerError {}
 
 impl<'a, S, T> From<(S, T)> for TokenizerError
 where
-    S: Into<String>,
+    S: Into<Cow<'static, str>>,
     T: Into<&'a bstr::BStr>,
 {
     fn from(from: (S, T)) -> Self {
         Self {
-            context: format!("failed to tokenize {}: {}", from.0.into(), quote(from.1)),
+            repr: Repr::Tokenize(from.0.into(), Quote::of(from.1)),
         }
     }
 }
@@ -33,7 +93,7 @@ where
 impl From<&'static str> for TokenizerError {
     fn from(from: &'static str) -> Self {
         Self {
-            context: from.into(),
+            repr: Repr::Message(Cow::Borrowed(from)),
         }
     }
 }
@@ -54,7 +114,7 @@ impl<'a, T> Into<crate::IResult<'a, T>> for TokenizerError {
 
 impl fmt::Display for TokenizerError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Tokenizer error: {}", self.context)
+        write!(f, "Tokenizer error: {}", self.context())
     }
 }
 
@@ -63,7 +123,7 @@ impl StdError for TokenizerError {}
 impl<'a, T: Into<&'a bstr::BStr>> nom::error::ParseError<T> for TokenizerError {
     fn from_error_kind(input: T, kind: nom::error::ErrorKind) -> Self {
         Self {
-            context: format!("could not tokenize ({:?}): {}", kind, quote(input)),
+            repr: Repr::Kind(kind, Quote::of(input)),
         }
     }
     fn append(_input: T, _kind: nom::error::ErrorKind, other: Self) -> Self {
@@ -72,7 +132,7 @@ impl<'a, T: Into<&'a bstr::BStr>> nom::error::ParseError<T> for TokenizerError {
 
     fn from_char(input: T, c: char) -> Self {
         Self {
-            context: format!("was expecting char {} in: {}", c, quote(input)),
+            repr: Repr::Char(c, Quote::of(input)),
         }
     }
 
