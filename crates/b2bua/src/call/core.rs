@@ -1844,10 +1844,14 @@ impl B2bua {
         body: Option<(Vec<u8>, String)>,
         deferred: Option<(Leg, u32)>,
     ) {
+        // The ACK carries the INVITE's CSeq, not the leg's latest (a PRACK or an early
+        // UPDATE from the caller has a higher one).
         let a_cseq = self
             .calls
             .get(&handle)
-            .map_or(0, |c| c.leg(Leg::A).remote_cseq);
+            .and_then(|c| c.incoming.as_ref())
+            .and_then(|(_, req)| hdr::cseq_of(&req.headers))
+            .unwrap_or(0);
         if let Some(r) = self.relay_to_caller(now, handle, code, response, body) {
             let server = self
                 .calls

@@ -321,6 +321,14 @@ fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
         .collect()
 }
 
+/// The handle of the harness's first call.
+fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
+    let Some(B2buaEvent::CallStarted { call, .. }) = h.events.first() else {
+        panic!("no call started: {:?}", h.events)
+    };
+    *call
+}
+
 /// Nothing of the call is left in the core: no call, dialog, transaction or deadline.
 fn assert_nothing_left(h: &mut Harness) {
     assert_eq!(h.b2bua.calls_active(), 0);
@@ -437,6 +445,10 @@ fn inbound_caller_requiring_100rel_gets_reliable_provisionals_and_a_held_2xx() {
         4711,
         "",
     ));
+    // The ACK (CSeq 4711, below the PRACKs') matched: no hang-up at 64*T1.
+    h.advance(Duration::from_secs(40));
+    assert!(h.take().is_empty());
+    assert_eq!(h.b2bua.calls_active(), 1);
     h.pbx_sends(&in_dialog_request(
         "BYE",
         "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
@@ -527,10 +539,7 @@ fn no_prack_in_64_t1_fails_the_call_and_leaves_nothing_behind() {
         .expect("CANCEL to the trunk");
     assert_eq!(cancel.method().as_deref(), Some("CANCEL"));
     assert!(h.events.contains(&B2buaEvent::CallEnded {
-        call: match h.events[0] {
-            B2buaEvent::CallStarted { call, .. } => call,
-            _ => panic!("{:?}", h.events),
-        },
+        call: started_call(&h),
         status: 500
     }));
     h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
@@ -668,6 +677,49 @@ fn two_provisionals_in_a_row_are_queued_until_the_first_is_pracked() {
         .find(|s| s.code() == Some(200))
         .expect("200 to the PBX");
     assert_eq!(ok.body(), sent[1].body());
+    // UDP: the 2xx is retransmitted until the ACK, whose CSeq is the INVITE's.
+    h.advance(Duration::from_millis(500));
+    assert_eq!(h.take_to(PBX_FLOW).len(), 1, "2xx retransmitted");
+    h.pbx_sends(&ack_for(
+        &ok.text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
+        31,
+        "",
+    ));
+    h.advance(Duration::from_secs(40));
+    assert!(h.take().is_empty(), "no retransmission, no BYE");
+    assert_eq!(h.b2bua.calls_active(), 1);
+}
+
+#[test]
+fn hanging_up_while_the_answer_waits_for_a_prack_ends_both_legs() {
+    let mut h = Harness::new();
+    let invite = start_outbound_reliable(&mut h, true);
+    h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
+    h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
+    h.take();
+    let call = started_call(&h);
+    assert!(h.hang_up(call));
+    let sent = h.take();
+    let codes: Vec<_> = sent
+        .iter()
+        .map(|s| (s.flow.id.0, s.code(), s.method()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (PBX_FLOW, Some(480), None),
+            (TRUNK_FLOW, None, Some("BYE".to_owned()))
+        ]
+    );
+    h.trunk_sends(&trunk_response(&sent[1].request(), 200, "", ""));
+    h.pbx_sends(&ack_for(
+        &sent[0].text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1",
+        31,
+        "",
+    ));
+    assert_nothing_left(&mut h);
 }
 
 #[test]
