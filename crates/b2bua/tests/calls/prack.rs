@@ -723,6 +723,33 @@ fn hanging_up_while_the_answer_waits_for_a_prack_ends_both_legs() {
 }
 
 #[test]
+fn a_2xx_while_the_answer_is_still_queued_carries_it_and_goes_at_once() {
+    let mut h = Harness::new();
+    let invite = start_outbound_reliable(&mut h, true);
+    h.trunk_sends(&trunk_response(&invite.request(), 180, "", ""));
+    h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
+    assert_eq!(provisionals(&h.take(), PBX_FLOW).len(), 1, "the 183 waits");
+    // The pending 180 has no SDP: the 2xx need not wait (RFC 3262 §3), and the 183 that
+    // never went out is dropped; its answer is in the 2xx.
+    h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
+    let sent = h.take_to(PBX_FLOW);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].code(), Some(200));
+    assert!(sent[0].body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
+    h.pbx_sends(&ack_for(
+        &sent[0].text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
+        31,
+        "",
+    ));
+    h.advance(Duration::from_secs(40));
+    assert!(
+        h.take_to(PBX_FLOW).is_empty(),
+        "neither the 180 nor the 183"
+    );
+}
+
+#[test]
 fn a_full_queue_drops_provisionals_without_sdp() {
     let mut h = Harness::new();
     let invite = start_outbound_reliable(&mut h, true);

@@ -31,14 +31,14 @@ use std::time::{Duration, Instant};
 use rsip::{Header, Request, Response};
 
 use super::{B2bua, CallTimer, TxCtx};
-use crate::CallHandle;
 use crate::call::headers as hdr;
 use crate::call::state::{Call, CallState, Leg};
+use crate::{CallHandle, TransactionId};
 
 /// Most provisionals waiting behind an unacknowledged one. A callee sends a handful at
 /// most (180, 183, perhaps 181/182); past this, one without SDP is dropped (ringing
 /// again says nothing new) and one with SDP replaces the newest waiting.
-pub(crate) const QUEUE_LIMIT: usize = 4;
+const QUEUE_LIMIT: usize = 4;
 
 /// What the caller gets when a reliable provisional is never PRACKed (RFC 3262 §3: "SHOULD
 /// reject the original request with a 5xx").
@@ -206,11 +206,11 @@ impl B2bua {
         // RFC 3262 §3: not before the previous one is PRACKed.
         if rel.queue.len() < QUEUE_LIMIT {
             rel.queue.push_back(r);
-        } else if !r.body.is_empty() {
-            // ok: the queue is full, so it has a last element.
-            if let Some(last) = rel.queue.back_mut() {
-                *last = r;
-            }
+        } else if !r.body.is_empty()
+            && let Some(last) = rel.queue.back_mut()
+        {
+            // The answer must not be lost; nothing queued carries SDP (only one may).
+            *last = r;
         }
     }
 
@@ -390,7 +390,7 @@ impl B2bua {
     pub(super) fn on_caller_prack(
         &mut self,
         now: Instant,
-        id: crate::TransactionId,
+        id: TransactionId,
         handle: CallHandle,
         request: &Request,
     ) {
