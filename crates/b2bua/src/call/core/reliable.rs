@@ -134,11 +134,11 @@ impl B2bua {
         &mut self,
         request: &Request,
         cseq: u32,
-    ) -> Option<CallerReliability> {
+    ) -> Option<Box<CallerReliability>> {
         if !hdr::requires(&request.headers, "100rel") {
             return None;
         }
-        Some(CallerReliability {
+        Some(Box::new(CallerReliability {
             invite_cseq: cseq,
             offer: !request.body.is_empty() && hdr::body_is_sdp(&request.headers),
             next_rseq: self.ids.rseq(),
@@ -146,7 +146,7 @@ impl B2bua {
             queue: VecDeque::new(),
             answer: None,
             held: None,
-        })
+        }))
     }
 
     /// Relays a provisional of the callee (its body already rewritten for A) to the
