@@ -860,3 +860,29 @@ fn other_required_extensions_still_get_420() {
     assert_eq!(refused.header("Unsupported").as_deref(), Some("foo"));
     assert_eq!(h.b2bua.calls_active(), 0);
 }
+
+#[test]
+fn an_offer_in_a_prack_is_refused_but_the_provisional_is_acknowledged() {
+    let mut h = Harness::new();
+    let invite = start_outbound_reliable(&mut h, true);
+    h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
+    let p = provisionals(&h.take(), PBX_FLOW).remove(0);
+    let prack = in_dialog_request(
+        "PRACK",
+        &format!(
+            "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-prack-sdp\r\nRAck: {} 31 INVITE",
+            rseq(&p)
+        ),
+        &p.text(),
+        false,
+        "",
+        32,
+        &pbx_sdp(2, "sendrecv"),
+    );
+    h.pbx_sends(&prack);
+    let sent = h.take();
+    assert_eq!(sent.len(), 1, "nothing to the trunk: {sent:#?}");
+    assert_eq!(sent[0].code(), Some(488));
+    h.advance(Duration::from_secs(5));
+    assert!(provisionals(&h.take(), PBX_FLOW).is_empty(), "acknowledged");
+}
