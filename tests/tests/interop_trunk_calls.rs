@@ -186,6 +186,29 @@ impl Run {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    /// SIPp as the PBX (198.18.2.10:5060) running scenario file `scenario` for one call,
+    /// in the background. Waits until it listens.
+    fn pbx_scenario(&mut self, scenario: &str, log: &str) {
+        let args = [
+            "-sf",
+            scenario,
+            "-i",
+            "198.18.2.10",
+            "-p",
+            "5060",
+            "-mp",
+            "16000",
+            "-nostdin",
+            "-timeout",
+            "30",
+            "-m",
+            "1",
+        ];
+        let log = self.dir.path().join(log);
+        self.lab.spawn("pbx", "sipp", &args, &log);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// Runs SIPp as the provider ([`provider_call`]) and fails the test if it fails.
     fn provider(&mut self, scenario: &str, calls: &str, name: &str) -> std::process::Output {
         let args = provider_call(scenario, calls);
@@ -831,4 +854,41 @@ fn a_trunks_concurrent_call_limit_refuses_the_call_over_it() {
         })
         .collect();
     assert_eq!(calls.len(), 1, "only the admitted call reached the PBX");
+}
+
+#[test]
+fn a_provider_requiring_100rel_gets_reliable_provisionals() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start();
+    // The PBX rings (180), then sends early media (183 + SDP) and answers right after it;
+    // the provider requires 100rel: its scenario checks Require/RSeq on both provisionals,
+    // PRACKs each, and wants the 200 of its second PRACK before the 200 of its INVITE.
+    run.pbx_scenario(&sipp_dir("uas_100rel.xml"), "uas-pbx-100rel.log");
+    run.provider(&sipp_dir("uac_100rel.xml"), "1", "provider-100rel");
+    let captures = run.stop_captures();
+    let pbx = &captures.iter().find(|(ns, _)| ns == "pbx").unwrap().1;
+    let to_pbx: Vec<_> = pbx
+        .iter()
+        .filter(|(_, d, _)| d.ip().to_string() == "198.18.2.10")
+        .map(|(_, _, p)| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    assert!(
+        to_pbx.iter().any(|m| m.starts_with("INVITE ")),
+        "the PBX got the call"
+    );
+    for m in &to_pbx {
+        assert!(
+            !m.starts_with("PRACK ") && !m.contains("RAck") && !m.contains("Require: 100rel"),
+            "the provider's 100rel stays on its leg:\n{m}"
+        );
+    }
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_answered_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_nothing_left(&run);
 }

@@ -14,7 +14,14 @@
 //! (deferred until a provisional, RFC 3261 §9.1), BYE, re-INVITE/UPDATE/INFO relay with
 //! SDP re-rewrite, 491 on glare, forked provisionals, a second fork's 2xx (ACK + BYE),
 //! 2xx retransmission until ACK (BYE both legs after 64*T1), ring timeout, Timer B (408),
-//! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once). Per trunk, after
+//! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once). Reliable provisionals
+//! (RFC 3262) are terminated per leg: towards the callee 100rel is offered with an offer
+//! of ours and its reliable 18x are PRACKed; towards a caller whose INVITE has
+//! `Require: 100rel`, every relayed 18x goes reliably with our own RSeq (retransmitted at
+//! T1 doubling on UDP, one unacknowledged at a time, the rest queued), its PRACK is
+//! answered here, a 2xx waits for the PRACK of a provisional with SDP, and 64*T1 without
+//! PRACK fails the call with 500; a caller with only `Supported: 100rel` gets unreliable
+//! 18x. Per trunk, after
 //! [`B2bua::start`]: OPTIONS keep-alives ([`B2bua::trunk_up`], `TrunkUp`/`TrunkDown`
 //! events) and the optional REGISTER of the trunk account, refreshed at half the
 //! granted expiry ([`B2bua::trunk_registered`]).
@@ -29,10 +36,11 @@
 //!
 //! What it does **not** do: no sockets, no clock (time is the `now` argument), no
 //! threads, no randomness (a secret in the config seeds every identifier); no DNS or
-//! RFC 3263 failover; 100rel only towards the callee (offered with an offer of ours; the
-//! callee's reliable provisionals are PRACKed and relayed unreliably, their answer
-//! repeated in the 2xx), so a caller's `Require: 100rel` gets 420 and no reliable
-//! provisional is ever sent; no REFER/transfer, no registration relay for tunnel peers,
+//! RFC 3263 failover; no 100rel towards a callee when the caller sent no offer (its 18x
+//! SDP would be an offer needing an answer in our PRACK), and, towards a caller that
+//! requires 100rel but sent no offer, reliable 18x without SDP (no early media: the
+//! offer comes in the 2xx); no offer/answer in PRACK (an offer there gets 488);
+//! no REFER/transfer, no registration relay for tunnel peers,
 //! no session-timer refreshes of its own, no dial policy (the `guard` crate decides
 //! before a message gets here). Responses go back on the flow the request came in on;
 //! the transport decides what that means (§18.2.2 `received`/`rport`).

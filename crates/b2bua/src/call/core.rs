@@ -18,6 +18,7 @@ use super::headers::{
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+pub(super) mod reliable;
 mod trunks;
 
 pub use self::trunks::TrunkDownReason;
@@ -184,6 +185,8 @@ struct Pin {
 enum CallTimer {
     Ring,
     AckWait,
+    /// A reliable provisional to the caller: retransmission or PRACK give-up.
+    Reliable,
 }
 
 /// The B2BUA core, sans-IO (quinn-proto style).
@@ -474,6 +477,10 @@ impl B2bua {
         let Some(state) = self.calls.get(&call).map(|c| c.state) else {
             return false;
         };
+        if self.fail_held_answer(now, call, 480) {
+            self.drain(now, None);
+            return true;
+        }
         match state {
             CallState::Confirmed => {
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -505,6 +512,7 @@ impl B2bua {
             match kind {
                 CallTimer::Ring => self.ring_timeout(now, call),
                 CallTimer::AckWait => self.ack_timer(now, at, call),
+                CallTimer::Reliable => self.reliable_timer(now, at, call),
             }
             self.drain(now, None);
         }
@@ -524,6 +532,7 @@ impl B2bua {
                 .await_ack
                 .as_ref()
                 .is_some_and(|w| w.next == Some(at) || w.give_up == at),
+            CallTimer::Reliable => reliable::timer_live(c, at),
         }
     }
 
@@ -914,6 +923,7 @@ impl B2bua {
         let Some(b_host) = self.advertised(b_side).map(|a| a.host.clone()) else {
             return self.refuse(now, id, &request, 503);
         };
+        let reliable = self.caller_reliability(&request, cseq);
 
         self.next_call += 1;
         let handle = self.config.shard.call_handle(self.next_call);
@@ -962,6 +972,7 @@ impl B2bua {
                 ring_deadline: None,
                 await_ack: None,
                 reinvite_busy: false,
+                reliable,
             },
         );
         let body = match self.relay_body(handle, &request.headers, &request.body, Leg::A, Leg::B) {
@@ -1177,7 +1188,9 @@ impl B2bua {
                 }
             }
             Method::Invite | Method::Update | Method::Info | Method::Options => {
-                let busy = call.reinvite_busy || call.await_ack.is_some();
+                let busy = call.reinvite_busy
+                    || call.await_ack.is_some()
+                    || call.reliable.as_ref().is_some_and(|r| r.holds_answer());
                 if request.method == Method::Invite && (state != CallState::Confirmed || busy) {
                     self.respond(now, id, &request, 491, None, &[]);
                     return;
@@ -1188,6 +1201,7 @@ impl B2bua {
                 }
                 self.relay_request(now, id, handle, leg, request);
             }
+            Method::PRack if leg == Leg::A => self.on_caller_prack(now, id, handle, &request),
             _ => self.respond(now, id, &request, 501, None, &[]),
         }
     }
@@ -1409,6 +1423,7 @@ impl B2bua {
         // The initial INVITE's request copies are no longer needed: free them.
         call.incoming = None;
         call.outgoing = None;
+        call.reliable = None;
         if let Some((other, other_cseq)) = deferred {
             let body = self
                 .relay_body(handle, &request.headers, &request.body, leg, other)
@@ -1717,8 +1732,8 @@ impl B2bua {
                     o.early_answer.clone_from(&body);
                 }
             }
-            // Relayed unreliably: the caller's leg never uses 100rel.
-            self.relay_to_caller(now, handle, code, &response, body);
+            // Reliably if the caller required 100rel, else unreliably.
+            self.provisional_to_caller(now, handle, code, &response, body);
             return;
         }
         if (200..300).contains(&code) {
@@ -1783,6 +1798,8 @@ impl B2bua {
                     .and_then(|o| o.early_answer.take()),
                 b => b,
             };
+            // An answer the caller already got in a reliable provisional is repeated.
+            let body = self.caller_final_body(handle, body);
             let deferred = !had_offer && body.is_some();
             if !deferred {
                 self.send_ack(handle, Leg::B, invite_cseq, None);
@@ -1790,26 +1807,10 @@ impl B2bua {
             self.counters.calls_answered += 1;
             self.events
                 .push_back(B2buaEvent::CallAnswered { call: handle });
-            let a_cseq = self
-                .calls
-                .get(&handle)
-                .map_or(0, |c| c.leg(Leg::A).remote_cseq);
-            if let Some(r) = self.relay_to_caller(now, handle, code, &response, body) {
-                let server = self
-                    .calls
-                    .get(&handle)
-                    .and_then(|c| c.incoming.as_ref().map(|(t, _)| *t));
-                if let Some(server) = server {
-                    self.await_ack(
-                        now,
-                        handle,
-                        Leg::A,
-                        server,
-                        r,
-                        a_cseq,
-                        deferred.then_some((Leg::B, invite_cseq)),
-                    );
-                }
+            let deferred = deferred.then_some((Leg::B, invite_cseq));
+            // RFC 3262 §3: no 2xx before the PRACK of a reliable provisional with SDP.
+            if !self.hold_answer(handle, code, &response, &body, deferred) {
+                self.answer_caller(now, handle, code, &response, body, deferred);
             }
             return;
         }
@@ -1833,6 +1834,35 @@ impl B2bua {
         self.end_call(handle, mapped);
     }
 
+    /// Sends B's 2xx (its body already for A) to the caller and waits for the ACK.
+    fn answer_caller(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        code: u16,
+        response: &Response,
+        body: Option<(Vec<u8>, String)>,
+        deferred: Option<(Leg, u32)>,
+    ) {
+        // The ACK carries the INVITE's CSeq, not the leg's latest (a PRACK or an early
+        // UPDATE from the caller has a higher one).
+        let a_cseq = self
+            .calls
+            .get(&handle)
+            .and_then(|c| c.incoming.as_ref())
+            .and_then(|(_, req)| hdr::cseq_of(&req.headers))
+            .unwrap_or(0);
+        if let Some(r) = self.relay_to_caller(now, handle, code, response, body) {
+            let server = self
+                .calls
+                .get(&handle)
+                .and_then(|c| c.incoming.as_ref().map(|(t, _)| *t));
+            if let Some(server) = server {
+                self.await_ack(now, handle, Leg::A, server, r, a_cseq, deferred);
+            }
+        }
+    }
+
     /// Relays a response of B's initial INVITE to A; returns what was sent for a 2xx.
     fn relay_to_caller(
         &mut self,
@@ -1842,6 +1872,21 @@ impl B2bua {
         response: &Response,
         body: Option<(Vec<u8>, String)>,
     ) -> Option<Response> {
+        let (tx, r) = self.response_for_caller(handle, code, response, body)?;
+        let copy = (200..300).contains(&code).then(|| r.clone());
+        self.layer.send_response(now, tx, r).ok()?;
+        copy
+    }
+
+    /// B's response to the initial INVITE rebuilt for A (our tag, Contact, the headers
+    /// allowed to cross, `body`), with A's INVITE server transaction.
+    fn response_for_caller(
+        &self,
+        handle: CallHandle,
+        code: u16,
+        response: &Response,
+        body: Option<(Vec<u8>, String)>,
+    ) -> Option<(TransactionId, Response)> {
         let call = self.calls.get(&handle)?;
         let a = call.leg(Leg::A);
         let (tx, req) = call.incoming.as_ref()?;
@@ -1861,9 +1906,7 @@ impl B2bua {
         if let Some((b, ct)) = body {
             drawbridge_sip::set_body(&mut r, b, Some(&ct));
         }
-        let copy = (200..300).contains(&code).then(|| r.clone());
-        self.layer.send_response(now, tx, r).ok()?;
-        copy
+        Some((tx, r))
     }
 
     #[allow(clippy::too_many_arguments)] // one call site per INVITE kind; a struct adds nothing

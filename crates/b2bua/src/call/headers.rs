@@ -14,8 +14,11 @@ pub(crate) const RELAYED_METHODS: &[&str] = &[
 
 /// Option tags drawbridge relays end to end (`Supported`/`Require`). `100rel` is not
 /// among them: reliable provisionals are terminated per leg (the core PRACKs those of
-/// the callee and relays them unreliably to the caller).
+/// the callee, and sends its own reliable ones to a caller that requires them).
 pub(crate) const RELAYED_OPTION_TAGS: &[&str] = &["timer"];
+
+/// Option tags a caller may require that drawbridge implements itself, per leg.
+pub(crate) const TERMINATED_OPTION_TAGS: &[&str] = &["100rel"];
 
 /// Bodies other than SDP that may cross unchanged (DTMF over INFO).
 pub(crate) const RELAYED_BODY_TYPES: &[&str] = &["application/dtmf-relay", "application/dtmf"];
@@ -132,10 +135,20 @@ pub(crate) fn unsupported_required(headers: &Headers) -> Vec<String> {
             !t.is_empty()
                 && !RELAYED_OPTION_TAGS
                     .iter()
+                    .chain(TERMINATED_OPTION_TAGS)
                     .any(|a| a.eq_ignore_ascii_case(t))
         })
         .map(str::to_owned)
         .collect()
+}
+
+/// Whether a `Require` header lists option tag `tag`.
+pub(crate) fn requires(headers: &Headers, tag: &str) -> bool {
+    headers
+        .iter()
+        .filter_map(|h| header_value(h, "Require"))
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(tag))
 }
 
 /// The user part of a SIP URI inside `value` (`"Name" <sip:user@host>;x` or a bare URI),
@@ -234,12 +247,7 @@ pub(crate) fn crossing_headers(
 /// The RSeq of a reliable provisional (`Require: 100rel` and a valid `RSeq`,
 /// RFC 3262 §7.1), `None` for an unreliable one.
 pub(crate) fn reliable_rseq(headers: &Headers) -> Option<u32> {
-    let reliable = headers
-        .iter()
-        .filter_map(|h| header_value(h, "Require"))
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("100rel"));
-    if !reliable {
+    if !requires(headers, "100rel") {
         return None;
     }
     value_of(headers, "RSeq")?.trim().parse().ok()

@@ -45,6 +45,13 @@ impl Ids {
         self.next_u64(4) >> 2
     }
 
+    /// The first RSeq of a leg's reliable provisionals: in 1..=2^30, so that
+    /// incrementing it per provisional never reaches RFC 3262 §7.1's limit of 2^31 - 1.
+    pub(crate) fn rseq(&mut self) -> u32 {
+        // Below 2^30 after the modulo, so the conversion never fails.
+        u32::try_from(self.next_u64(6) % (1 << 30)).unwrap_or(0) + 1
+    }
+
     /// A digest cnonce.
     pub(crate) fn cnonce(&mut self) -> String {
         format!("{:016x}", self.next_u64(5))

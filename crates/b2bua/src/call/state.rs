@@ -117,6 +117,9 @@ pub(crate) struct Call {
     pub(crate) await_ack: Option<AwaitAck>,
     /// A re-INVITE is being relayed (a second one gets 491).
     pub(crate) reinvite_busy: bool,
+    /// The caller required 100rel: our reliable provisionals to it (RFC 3262). Boxed:
+    /// most calls have none, and those that do drop it at the ACK.
+    pub(crate) reliable: Option<Box<super::core::reliable::CallerReliability>>,
 }
 
 impl Call {

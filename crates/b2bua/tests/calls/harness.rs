@@ -257,6 +257,13 @@ impl Harness {
         self.collect();
     }
 
+    /// drawbridge ends `call` itself (media silence, maximum duration).
+    pub(crate) fn hang_up(&mut self, call: CallHandle) -> bool {
+        let ended = self.b2bua.hang_up(self.now, call);
+        self.collect();
+        ended
+    }
+
     /// Reports a transport failure for transaction `tx`.
     pub(crate) fn transport_error(&mut self, tx: TransactionId) {
         self.b2bua.handle_transport_error(self.now, tx);
