@@ -18,6 +18,7 @@ use super::headers::{
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+mod flows;
 mod trunks;
 
 pub use self::trunks::TrunkDownReason;
@@ -98,6 +99,28 @@ pub enum B2buaEvent {
         /// transport error.
         status: u16,
     },
+    /// The connection `flow` of `side` closed while `calls` calls were pinned to it; they
+    /// wait for the peer's next connection (see [`B2bua::flow_closed`]).
+    ConnectionLost {
+        /// Whose connection it was.
+        side: Side,
+        /// The closed connection.
+        flow: Flow,
+        /// Calls with a dialog pinned to it.
+        calls: usize,
+    },
+    /// Call `call`'s dialog with `side` moved from the closed connection `old` to the
+    /// same peer's new connection `new` (see [`B2bua::flow_opened`]).
+    DialogRepinned {
+        /// The call.
+        call: CallHandle,
+        /// The peer (same before and after).
+        side: Side,
+        /// The connection that closed.
+        old: Flow,
+        /// The peer's new connection; the old one no longer matches.
+        new: Flow,
+    },
 }
 
 /// Counters since start (the runtime exports them to Prometheus).
@@ -118,6 +141,8 @@ pub struct Counters {
     pub auth_retries: u64,
     /// Messages that did not parse.
     pub parse_errors: u64,
+    /// Dialogs moved from a closed connection to the same peer's new one.
+    pub dialogs_repinned: u64,
 }
 
 /// Why [`B2bua::handle_message`] could not process a message. Nothing changed.
@@ -230,6 +255,8 @@ pub struct B2bua {
     counters: Counters,
     /// Keep-alive and registration state, per trunk (same index as the config).
     trunk_state: Vec<TrunkState>,
+    /// Connections the transport reported closed that dialogs may still be pinned to.
+    closed: flows::ClosedFlows,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -302,6 +329,7 @@ impl B2bua {
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            closed: flows::ClosedFlows::default(),
         }
     }
 
@@ -331,20 +359,7 @@ impl B2bua {
         // old; without this, a call whose TLS connection was replaced could not be hung up
         // by the provider (its BYE on the new connection would look forged) nor by us.
         if old.id != flow.id && old.transport != TransportKind::Udp {
-            let side = Side::trunk(trunk);
-            let moved = |f: &mut Flow| {
-                if f.id == old.id && f.remote == old.remote {
-                    *f = flow;
-                }
-            };
-            for call in self.calls.values_mut() {
-                for d in call.legs.iter_mut().filter(|d| d.side == side) {
-                    moved(&mut d.flow);
-                }
-            }
-            for p in self.pins.values_mut().filter(|p| p.side == side) {
-                moved(&mut p.flow);
-            }
+            self.move_flow(Side::trunk(trunk), old, flow);
         }
         self.trunk_flow_changed(now, trunk);
     }
@@ -439,6 +454,8 @@ impl B2bua {
         flow: Flow,
         side: Side,
     ) -> Result<(), HandleError> {
+        // A new connection of a peer whose previous one closed takes over its dialogs.
+        self.adopt(flow, side);
         if let SipMessage::Response(r) = &message {
             // Source pinning for responses: the transaction layer matches on branch
             // alone, so check the branch's owner first.
@@ -637,12 +654,17 @@ impl B2bua {
         flow: Flow,
         ctx: TxCtx,
     ) -> Option<TransactionId> {
+        let flow = self.path(side, flow);
         let id = self.layer.send_request(now, request, flow).ok()?;
         self.pins
             .entry(branch.clone())
             .or_insert(Pin { tx: id, side, flow });
         self.pin_of.insert(id, branch);
         self.txs.insert(id, ctx);
+        if self.closed.is_closed(flow.id) {
+            // Nowhere to send it: fail now rather than after the transport says so.
+            self.layer.handle_transport_error(now, id);
+        }
         Some(id)
     }
 
@@ -1360,7 +1382,7 @@ impl B2bua {
             return;
         };
         let d = call.leg(leg);
-        let (uri, flow) = (d.remote_target.clone(), d.flow);
+        let (uri, flow) = (d.remote_target.clone(), self.path(d.side, d.flow));
         let o = Outgoing {
             method: "ACK",
             uri: &uri,
@@ -1450,8 +1472,10 @@ impl B2bua {
                     self.end_call(h, 408);
                 }
             }
-            Some(TxCtx::RelayOut { server, call, .. }) => {
-                let (server, h) = (*server, *call);
+            Some(TxCtx::RelayOut {
+                server, call, leg, ..
+            }) => {
+                let (server, h, leg) = (*server, *call, *leg);
                 if let Some(TxCtx::RelayIn { request, .. }) = self.txs.get(&server) {
                     let request = request.clone();
                     self.respond(now, server, &request, 408, None, &[]);
@@ -1459,6 +1483,7 @@ impl B2bua {
                 if let Some(call) = self.calls.get_mut(&h) {
                     call.reinvite_busy = false;
                 }
+                self.relay_failed(now, h, leg);
             }
             _ => {}
         }
