@@ -219,7 +219,9 @@ enum CallTimer {
 ///   the transport received, the [`Flow`] it came on and the [`Side`] the transport vouches
 ///   for (trunk index from the allow-listed source, tunnel peer from its key, or the PBX);
 ///   [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout)'s
-///   deadline has passed; [`handle_transport_error`](Self::handle_transport_error).
+///   deadline has passed; [`handle_transport_error`](Self::handle_transport_error);
+///   [`flow_closed`](Self::flow_closed) and [`flow_opened`](Self::flow_opened) when a
+///   TCP/TLS connection closes or is accepted (dialogs follow a peer's reconnection).
 /// - **Out**, after each call: drain [`poll_transmit`](Self::poll_transmit) (send each on
 ///   its flow, in order), [`poll_event`](Self::poll_event), then re-arm the timer from
 ///   [`poll_timeout`](Self::poll_timeout).
