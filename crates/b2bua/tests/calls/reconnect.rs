@@ -432,3 +432,51 @@ fn a_provider_that_reconnects_with_several_calls_gets_all_of_them_moved() {
     assert_eq!(h.b2bua.calls_active(), 0);
     assert_eq!(h.b2bua.counters().forged_in_dialog, 0);
 }
+
+#[test]
+fn our_own_trunk_connection_closing_fails_one_request_and_the_reconnect_moves_the_call() {
+    // Outbound call: the trunk leg rides on our connection to the provider.
+    let mut h = Harness::new();
+    let (_invite, ok_to_pbx) = crate::outbound::answered_outbound(&mut h, false);
+    let pbx_in_dialog = |method: &str, branch: &str, cseq: u32| {
+        in_dialog_request(
+            method,
+            &format!("SIP/2.0/UDP 198.19.5.5:5060;branch={branch}"),
+            &ok_to_pbx.text(),
+            false,
+            "",
+            cseq,
+            "",
+        )
+    };
+    h.pbx_sends(&ack_for(
+        &ok_to_pbx.text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack",
+        31,
+        "",
+    ));
+    h.take();
+    h.flow_closed(TRUNK_FLOW);
+    h.pbx_sends(&pbx_in_dialog("INFO", "z9hG4bKpbx-info-1", 32));
+    let sent = h.take_to(PBX_FLOW);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].code(), Some(408), "only the request failed");
+    assert_eq!(
+        h.b2bua.calls_active(),
+        1,
+        "the runtime reconnects our connection"
+    );
+    assert_eq!(h.b2bua.closed_flows_pinned(), 1);
+    let fresh = conn(40, "198.18.7.7:5061");
+    h.set_trunk_flow(fresh);
+    h.take();
+    assert_eq!(h.b2bua.closed_flows_pinned(), 0, "moved by set_trunk_flow");
+    h.pbx_sends(&pbx_in_dialog("BYE", "z9hG4bKpbx-bye-1", 33));
+    let sent = h.take();
+    assert!(
+        sent.iter()
+            .any(|s| s.flow.id.0 == 40 && s.method().as_deref() == Some("BYE")),
+        "BYE over the new connection: {sent:#?}"
+    );
+    assert_eq!(h.b2bua.calls_active(), 0);
+}

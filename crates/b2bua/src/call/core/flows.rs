@@ -150,7 +150,6 @@ impl B2bua {
             .map(|(_, old)| *old)
             .collect();
         for old in olds {
-            self.closed.orphaned.remove(&old.id);
             let calls = self.move_flow(side, old, flow);
             for call in calls {
                 self.counters.dialogs_repinned += 1;
@@ -165,8 +164,9 @@ impl B2bua {
     }
 
     /// Points every dialog and client transaction of `side` pinned to `old` (same id and
-    /// remote) at `new`, and the transactions sending on `old` too. Returns the calls
-    /// whose dialogs moved, in handle order.
+    /// remote) at `new`, and the transactions sending on `old` too; `old` is no longer
+    /// waiting for a new connection. Returns the calls whose dialogs moved, in handle
+    /// order.
     pub(super) fn move_flow(&mut self, side: Side, old: Flow, new: Flow) -> Vec<CallHandle> {
         let same = |f: &Flow| f.id == old.id && f.remote == old.remote;
         let mut calls = Vec::new();
@@ -192,6 +192,8 @@ impl B2bua {
             p.flow = new;
         }
         self.layer.move_flow(old, new);
+        // Nothing is pinned to `old` any more: a later connection has nothing to take.
+        self.closed.orphaned.remove(&old.id);
         calls.sort_unstable();
         calls
     }
@@ -217,11 +219,15 @@ impl B2bua {
     /// A request relayed onto `leg` of `handle` failed (timeout, transport error). If that
     /// leg's connection is gone and no new one took its place, the dialog cannot be
     /// reached (RFC 3261 §12.2.1.2: a 408 ends the dialog): hang up the call on both legs.
+    /// Not when the connection was our own to the trunk: the runtime reconnects it and
+    /// [`Self::set_trunk_flow`] moves the dialog, so only the one request failed.
     pub(super) fn relay_failed(&mut self, now: Instant, handle: CallHandle, leg: Leg) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        if call.state != CallState::Confirmed || !self.closed.is_closed(call.leg(leg).flow.id) {
+        let flow = call.leg(leg).flow;
+        let ours = self.config.trunks.iter().any(|t| t.flow.id == flow.id);
+        if call.state != CallState::Confirmed || !self.closed.is_closed(flow.id) || ours {
             return;
         }
         call.await_ack = None;
