@@ -892,3 +892,119 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
     );
     assert_nothing_left(&run);
 }
+
+/// A provider over TCP (198.18.1.10) whose connection drops mid-call: INVITE and ACK on
+/// one connection, which it then closes; the BYE on a new connection from another port.
+/// Prints the final status line of the INVITE and of the BYE.
+const RECONNECTING_PROVIDER_PY: &str = r#"
+import re, socket, sys, time
+DST = ("198.18.1.2", 5060)
+SDP = ("v=0\r\no=prov 1 1 IN IP4 198.18.1.10\r\ns=-\r\nc=IN IP4 198.18.1.10\r\nt=0 0\r\n"
+       "m=audio 17000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+class Conn:
+    def __init__(self):
+        self.s = socket.socket()
+        self.s.bind(("198.18.1.10", 0))
+        self.s.settimeout(10)
+        self.s.connect(DST)
+        self.port = self.s.getsockname()[1]
+        self.buf = b""
+    def send(self, method, cseq, to_tag="", body=""):
+        to = "<sip:100@sbc.example.net>" + (";tag=" + to_tag if to_tag else "")
+        ctype = "Content-Type: application/sdp\r\n" if body else ""
+        msg = ("%s sip:100@198.18.1.2:5060;transport=tcp SIP/2.0\r\n"
+               "Via: SIP/2.0/TCP 198.18.1.10:%d;branch=z9hG4bK-reconn-%s\r\n"
+               "From: <sip:4930555@provider.example>;tag=prov-reconn\r\nTo: %s\r\n"
+               "Call-ID: reconnect-1@provider.example\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\n"
+               "Contact: <sip:4930555@198.18.1.10:5070;transport=tcp>\r\n%s"
+               "Content-Length: %d\r\n\r\n%s") % (
+            method, self.port, method.lower() + str(cseq), to, cseq, method, ctype, len(body), body)
+        self.s.sendall(msg.encode())
+    def read(self):
+        while True:
+            if b"\r\n\r\n" in self.buf:
+                head, rest = self.buf.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?im)^content-length\s*:\s*(\d+)", head)
+                n = int(m.group(1)) if m else 0
+                if len(rest) >= n:
+                    self.buf = rest[n:]
+                    return head.decode()
+            data = self.s.recv(65535)
+            if not data:
+                sys.exit("connection closed by drawbridge")
+            self.buf += data
+    def final(self):
+        while True:
+            head = self.read()
+            if not head.startswith("SIP/2.0 1"):
+                return head
+
+f1 = Conn()
+f1.send("INVITE", 1, body=SDP)
+ok = f1.final()
+print(ok.split("\r\n")[0])
+tag = re.search(r"(?im)^to:.*;tag=([^;\s]+)", ok).group(1)
+f1.send("ACK", 1, to_tag=tag)
+time.sleep(1)
+f1.s.close()
+time.sleep(1)
+f2 = Conn()
+assert f2.port != f1.port
+f2.send("BYE", 2, to_tag=tag)
+print(f2.final().split("\r\n")[0])
+"#;
+
+#[test]
+fn a_provider_that_reconnects_over_tcp_can_hang_up_its_call() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let config = CONFIG
+        .replace(
+            "listen_udp = \"198.18.1.2:5060\"",
+            "listen_udp = \"198.18.1.2:5060\"\nlisten_tcp = \"198.18.1.2:5060\"",
+        )
+        .replace("transport = \"udp\"", "transport = \"tcp\"");
+    let mut run = start_with(&config);
+    run.pbx_uas(false, "uas-pbx-reconnect.log");
+    let out = run
+        .lab
+        .output("provider", "python3", &["-c", RECONNECTING_PROVIDER_PY]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "provider failed: {printed}\n{}\ndrawbridge log:\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        ["SIP/2.0 200 OK", "SIP/2.0 200 OK"],
+        "the call answered, then its BYE on the new connection accepted\n{log}"
+    );
+    assert!(
+        log.contains("dialog re-pinned to the provider's new connection"),
+        "{log}"
+    );
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_dialogs_repinned_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_forged_in_dialog_total"),
+        Some(0.0),
+        "{m}"
+    );
+    assert_nothing_left(&run);
+    // The PBX's leg ended too: drawbridge sent it the BYE.
+    let captures = run.stop_captures();
+    let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+    assert!(
+        pbx.iter()
+            .any(|(_, d, p)| d.ip().to_string() == "198.18.2.10" && p.starts_with(b"BYE ")),
+        "BYE relayed to the PBX"
+    );
+}

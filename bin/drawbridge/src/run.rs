@@ -228,7 +228,8 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
         trunk_names: config.trunk.iter().map(|t| t.name.clone()).collect(),
         stats: (0..workers).map(|_| Mutex::default()).collect(),
     });
-    // Media timeouts go to the worker that owns the call; new trunk connections to all.
+    // Media timeouts go to the worker that owns the call; new trunk connections to all
+    // (and every trunk connection opening or closing, through `flow_events`).
     let (media_txs, media_rxs) = channels(workers, 1024);
     tokio::spawn(route_media_events(media_rx, media_txs));
     let (flows_tx, flows_rx) = mpsc::channel(16);
@@ -263,7 +264,15 @@ async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
             started: std::collections::HashMap::new(),
             shared: shared.clone(),
         };
-        tokio::spawn(worker.run(from_trunks, from_lan, media_events, trunk_flows));
+        // Subscribed before the worker starts: it hears about every connection from here.
+        let flow_events = trunks.flow_events();
+        tokio::spawn(worker.run(
+            from_trunks,
+            from_lan,
+            media_events,
+            trunk_flows,
+            flow_events,
+        ));
     }
     tracing::info!(workers, "signalling workers started");
 

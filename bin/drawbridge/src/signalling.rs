@@ -6,6 +6,11 @@
 //! dialog's life. Stream flows (TCP/TLS) keep the transport's id. UDP flows are named by
 //! their remote address instead, because the transport forgets idle UDP flows; sending on
 //! one goes through `send_to`, which recreates the transport's flow when needed.
+//!
+//! Connections: every worker subscribes to the trunk transports' connection events and
+//! hands them to its B2BUA before each message, so when a provider's connection closes
+//! and it connects again, the dialogs of the old connection move to the new one (same
+//! trunk, same IP) on every worker, before the new connection's first message is seen.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -22,9 +27,9 @@ use drawbridge_guard::{DialVerdict, Guard, RequestFacts, Source, Verdict};
 use drawbridge_media::{Direction as MDirection, InterfaceId, LatchMode, Leg, LegSpec, RemoteSpec};
 use drawbridge_sip::sdp::{Direction, MediaInfo, MediaPorts};
 use drawbridge_transport::rtp::{RelaySession, RtpRelay};
-use drawbridge_transport::sip::{Inbound, SipTransports};
+use drawbridge_transport::sip::{FlowEvent, Inbound, SipTransports};
 use rsip::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// Tag bits of B2BUA flow ids: which transport set a flow belongs to and how it is named.
 const LAN: u64 = 1 << 62;
@@ -256,7 +261,9 @@ impl Signalling {
         mut from_lan: mpsc::Receiver<Inbound>,
         mut media_events: mpsc::Receiver<drawbridge_media::MediaEvent>,
         mut trunk_flows: mpsc::Receiver<TrunkFlow>,
+        mut flow_events: broadcast::Receiver<FlowEvent>,
     ) {
+        let mut flow_events_open = true;
         let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
         // First OPTIONS keep-alives and REGISTERs of the trunks: one worker owns them.
         if self.index == 0 {
@@ -270,8 +277,21 @@ impl Signalling {
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std);
             tokio::select! {
-                Some(m) = from_trunks.recv() => self.handle_outside(m).await,
-                Some(m) = from_lan.recv() => self.handle_pbx(m).await,
+                // Connection events first: a provider's new connection is known before its
+                // first message, and a closed one before a message that needs its dialogs.
+                Some(m) = from_trunks.recv() => {
+                    self.drain_flow_events(&mut flow_events);
+                    self.handle_outside(m).await;
+                }
+                Some(m) = from_lan.recv() => {
+                    self.drain_flow_events(&mut flow_events);
+                    self.handle_pbx(m).await;
+                }
+                r = flow_events.recv(), if flow_events_open => match r {
+                    Ok(e) => self.on_flow_event(e),
+                    Err(broadcast::error::RecvError::Lagged(n)) => lagged(n),
+                    Err(broadcast::error::RecvError::Closed) => flow_events_open = false,
+                },
                 Some(t) = trunk_flows.recv() => {
                     if self.index == 0 {
                         tracing::info!(trunk = t.trunk, remote = %t.flow.remote, "trunk connection up; calls to it use it");
@@ -298,6 +318,38 @@ impl Signalling {
             }
             self.flush().await;
             self.publish();
+        }
+    }
+
+    /// Hands every connection event already announced to the B2BUA.
+    fn drain_flow_events(&mut self, events: &mut broadcast::Receiver<FlowEvent>) {
+        loop {
+            match events.try_recv() {
+                Ok(e) => self.on_flow_event(e),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(n),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// A trunk connection opened or closed: the B2BUA re-pins a provider's dialogs from
+    /// its closed connection to its new one (same trunk, same IP; see
+    /// `B2bua::flow_opened`). Our own connections to trunks reach it through
+    /// `set_trunk_flow` instead.
+    fn on_flow_event(&mut self, e: FlowEvent) {
+        let now = Instant::now();
+        match e {
+            FlowEvent::Opened(f) if !f.outbound => {
+                let flow = Flow {
+                    id: FlowId(f.id.0 & ID_MASK),
+                    remote: f.remote,
+                    transport: kind(f.transport),
+                };
+                self.b2bua
+                    .flow_opened(now, flow, Side::Outside(Outside::Trunk(f.trunk)));
+            }
+            FlowEvent::Closed(f) => self.b2bua.flow_closed(now, FlowId(f.id.0 & ID_MASK)),
+            _ => {}
         }
     }
 
@@ -529,6 +581,25 @@ impl Signalling {
                 B2buaEvent::TrunkRegistrationFailed { trunk, status } => {
                     tracing::warn!(trunk = %self.trunk_name(trunk), status, "trunk registration failed; retrying later");
                 }
+                B2buaEvent::ConnectionLost { side, flow, calls } => {
+                    tracing::info!(trunk = %self.side_name(side), flow = flow.id.0, remote = %flow.remote, calls, "connection closed under live calls; they wait for the provider's next connection");
+                }
+                B2buaEvent::DialogRepinned {
+                    call,
+                    side,
+                    old,
+                    new,
+                } => {
+                    tracing::info!(
+                        trunk = %self.side_name(side),
+                        call = call.0,
+                        old_flow = old.id.0,
+                        old_remote = %old.remote,
+                        new_flow = new.id.0,
+                        new_remote = %new.remote,
+                        "dialog re-pinned to the provider's new connection"
+                    );
+                }
                 other => tracing::debug!(event = ?other, "b2bua event"),
             }
         }
@@ -540,6 +611,15 @@ impl Signalling {
             .trunks
             .get(trunk)
             .map_or("?", |t| t.name.as_str())
+    }
+
+    /// A trunk's name, or what the side is.
+    fn side_name(&self, side: Side) -> &str {
+        match side {
+            Side::Outside(Outside::Trunk(i)) => self.trunk_name(i),
+            Side::Outside(Outside::Peer(_)) => "tunnel peer",
+            Side::Pbx => "pbx",
+        }
     }
 
     fn trunk_of(&self, remote: SocketAddr) -> usize {
@@ -572,6 +652,7 @@ impl Shared {
                 a.stray_responses += b.stray_responses;
                 a.auth_retries += b.auth_retries;
                 a.parse_errors += b.parse_errors;
+                a.dialogs_repinned += b.dialogs_repinned;
                 for (all, one) in [
                     (&mut trunk_up, &s.trunk_up),
                     (&mut trunk_registered, &s.trunk_registered),
@@ -594,6 +675,7 @@ impl Shared {
             ("stray_responses", c.stray_responses),
             ("auth_retries", c.auth_retries),
             ("parse_errors", c.parse_errors),
+            ("dialogs_repinned", c.dialogs_repinned),
         ] {
             out.push_str(&format!(
                 "# TYPE drawbridge_b2bua_{name}_total counter\ndrawbridge_b2bua_{name}_total {v}\n"
@@ -663,6 +745,14 @@ impl Shared {
         ));
         out
     }
+}
+
+/// A worker fell behind the connection events: some were lost.
+fn lagged(n: u64) {
+    tracing::warn!(
+        missed = n,
+        "signalling worker missed connection events; dialogs of connections closed meanwhile stay pinned to them"
+    );
 }
 
 fn log_security_events(guard: &mut Guard) {

@@ -537,6 +537,21 @@ impl TransactionLayer {
         self.transactions.get(&id).map(|t| t.flow)
     }
 
+    /// Points every transaction on flow `old` at `new` instead, so what they still send
+    /// (a final response, a retransmitted 2xx) leaves on the peer's new connection.
+    /// Returns how many moved. For the TU's connection re-pinning: the caller vouches that
+    /// `new` reaches the same peer; both must be reliable (no retransmission timers change).
+    pub fn move_flow(&mut self, old: Flow, new: Flow) -> usize {
+        let mut moved = 0;
+        for tx in self.transactions.values_mut() {
+            if tx.flow.id == old.id && tx.flow.remote == old.remote {
+                tx.flow = new;
+                moved += 1;
+            }
+        }
+        moved
+    }
+
     /// Number of live transactions.
     pub fn len(&self) -> usize {
         self.transactions.len()

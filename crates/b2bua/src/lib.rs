@@ -9,7 +9,9 @@
 //! ([`B2buaConfig::allowed_headers`], filtered), reason phrases are canonical, and SDP is
 //! rewritten to the addresses a [`MediaAllocator`] returns. In-dialog messages are matched
 //! on (Call-ID, our tag), then checked against the dialog's pinned peer and remote tag;
-//! responses against the flow their transaction was sent on. Handles: INVITE with 100,
+//! responses against the flow their transaction was sent on. A peer's TCP/TLS connection
+//! that closed ([`B2bua::flow_closed`]) hands its dialogs to the same peer's next
+//! connection (same side, same source IP, same transport; [`B2bua::flow_opened`]). Handles: INVITE with 100,
 //! 18x (early media), 2xx with per-leg ACK (and delayed offer), non-2xx (mapped), CANCEL
 //! (deferred until a provisional, RFC 3261 §9.1), BYE, re-INVITE/UPDATE/INFO relay with
 //! SDP re-rewrite, 491 on glare, forked provisionals, a second fork's 2xx (ACK + BYE),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use drawbridge_config::TrunkTlsConfig;
 use drawbridge_transport::sip::{
-    ConnectionLimits, FlowId, Inbound, ListenerConfig, SendError, SipCountersSnapshot,
+    ConnectionLimits, FlowEvent, FlowId, Inbound, ListenerConfig, SendError, SipCountersSnapshot,
     SipTransportConfig, SipTransports, TlsIdentity, Transport, TrunkTransport,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
@@ -453,6 +453,38 @@ async fn tls_message_split_over_two_segments_arrives_framed_and_answers_go_back(
         (s.accepted, s.tls_handshakes, s.connections_open),
         (1, 1, 1)
     );
+}
+
+#[tokio::test]
+async fn connections_are_announced_open_before_their_messages_and_closed_after() {
+    let (t, mut rx) = start(config(
+        vec![listener(Transport::Tcp, &[("127.0.0.2/32", 1)], true)],
+        None,
+    ))
+    .await;
+    let mut events = t.flow_events();
+    let dst = t.local_addr(Transport::Tcp).unwrap();
+    for round in 0..2 {
+        let mut tcp = tcp_from("127.0.0.2", dst).await.unwrap();
+        tcp.write_all(&options(&format!("r{round}"))).await.unwrap();
+        let m = recv(&mut rx).await;
+        // Whoever drains the events before handling a message sees its connection first.
+        let Ok(FlowEvent::Opened(opened)) = events.try_recv() else {
+            panic!("no Opened before the first message");
+        };
+        assert_eq!(
+            (opened.id, opened.trunk, opened.outbound, opened.remote),
+            (m.flow, 1, false, tcp.local_addr().unwrap())
+        );
+        drop(tcp);
+        let closed = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("Closed within 5 s")
+            .unwrap();
+        assert_eq!(closed, FlowEvent::Closed(opened));
+        assert!(t.flow(m.flow).is_none(), "gone from the table by then");
+    }
+    assert!(events.try_recv().is_err(), "nothing else");
 }
 
 /// The first bytes of a real TLS ClientHello.

@@ -18,6 +18,7 @@ use super::headers::{
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+mod flows;
 pub(super) mod reliable;
 mod trunks;
 
@@ -99,6 +100,28 @@ pub enum B2buaEvent {
         /// transport error.
         status: u16,
     },
+    /// The connection `flow` of `side` closed while `calls` calls were pinned to it; they
+    /// wait for the peer's next connection (see [`B2bua::flow_closed`]).
+    ConnectionLost {
+        /// Whose connection it was.
+        side: Side,
+        /// The closed connection.
+        flow: Flow,
+        /// Calls with a dialog pinned to it.
+        calls: usize,
+    },
+    /// Call `call`'s dialog with `side` moved from the closed connection `old` to the
+    /// same peer's new connection `new` (see [`B2bua::flow_opened`]).
+    DialogRepinned {
+        /// The call.
+        call: CallHandle,
+        /// The peer (same before and after).
+        side: Side,
+        /// The connection that closed.
+        old: Flow,
+        /// The peer's new connection; the old one no longer matches.
+        new: Flow,
+    },
 }
 
 /// Counters since start (the runtime exports them to Prometheus).
@@ -119,6 +142,8 @@ pub struct Counters {
     pub auth_retries: u64,
     /// Messages that did not parse.
     pub parse_errors: u64,
+    /// Dialogs moved from a closed connection to the same peer's new one.
+    pub dialogs_repinned: u64,
 }
 
 /// Why [`B2bua::handle_message`] could not process a message. Nothing changed.
@@ -197,7 +222,9 @@ enum CallTimer {
 ///   the transport received, the [`Flow`] it came on and the [`Side`] the transport vouches
 ///   for (trunk index from the allow-listed source, tunnel peer from its key, or the PBX);
 ///   [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout)'s
-///   deadline has passed; [`handle_transport_error`](Self::handle_transport_error).
+///   deadline has passed; [`handle_transport_error`](Self::handle_transport_error);
+///   [`flow_closed`](Self::flow_closed) and [`flow_opened`](Self::flow_opened) when a
+///   TCP/TLS connection closes or is accepted (dialogs follow a peer's reconnection).
 /// - **Out**, after each call: drain [`poll_transmit`](Self::poll_transmit) (send each on
 ///   its flow, in order), [`poll_event`](Self::poll_event), then re-arm the timer from
 ///   [`poll_timeout`](Self::poll_timeout).
@@ -233,6 +260,8 @@ pub struct B2bua {
     counters: Counters,
     /// Keep-alive and registration state, per trunk (same index as the config).
     trunk_state: Vec<TrunkState>,
+    /// Connections the transport reported closed that dialogs may still be pinned to.
+    closed: flows::ClosedFlows,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -305,6 +334,7 @@ impl B2bua {
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            closed: flows::ClosedFlows::default(),
         }
     }
 
@@ -334,20 +364,7 @@ impl B2bua {
         // old; without this, a call whose TLS connection was replaced could not be hung up
         // by the provider (its BYE on the new connection would look forged) nor by us.
         if old.id != flow.id && old.transport != TransportKind::Udp {
-            let side = Side::trunk(trunk);
-            let moved = |f: &mut Flow| {
-                if f.id == old.id && f.remote == old.remote {
-                    *f = flow;
-                }
-            };
-            for call in self.calls.values_mut() {
-                for d in call.legs.iter_mut().filter(|d| d.side == side) {
-                    moved(&mut d.flow);
-                }
-            }
-            for p in self.pins.values_mut().filter(|p| p.side == side) {
-                moved(&mut p.flow);
-            }
+            self.move_flow(Side::trunk(trunk), old, flow);
         }
         self.trunk_flow_changed(now, trunk);
     }
@@ -442,6 +459,8 @@ impl B2bua {
         flow: Flow,
         side: Side,
     ) -> Result<(), HandleError> {
+        // A new connection of a peer whose previous one closed takes over its dialogs.
+        self.adopt(flow, side);
         if let SipMessage::Response(r) = &message {
             // Source pinning for responses: the transaction layer matches on branch
             // alone, so check the branch's owner first.
@@ -646,12 +665,17 @@ impl B2bua {
         flow: Flow,
         ctx: TxCtx,
     ) -> Option<TransactionId> {
+        let flow = self.path(side, flow);
         let id = self.layer.send_request(now, request, flow).ok()?;
         self.pins
             .entry(branch.clone())
             .or_insert(Pin { tx: id, side, flow });
         self.pin_of.insert(id, branch);
         self.txs.insert(id, ctx);
+        if self.closed.is_closed(flow.id) {
+            // Nowhere to send it: fail now rather than after the transport says so.
+            self.layer.handle_transport_error(now, id);
+        }
         Some(id)
     }
 
@@ -1374,7 +1398,7 @@ impl B2bua {
             return;
         };
         let d = call.leg(leg);
-        let (uri, flow) = (d.remote_target.clone(), d.flow);
+        let (uri, flow) = (d.remote_target.clone(), self.path(d.side, d.flow));
         let o = Outgoing {
             method: "ACK",
             uri: &uri,
@@ -1465,8 +1489,10 @@ impl B2bua {
                     self.end_call(h, 408);
                 }
             }
-            Some(TxCtx::RelayOut { server, call, .. }) => {
-                let (server, h) = (*server, *call);
+            Some(TxCtx::RelayOut {
+                server, call, leg, ..
+            }) => {
+                let (server, h, leg) = (*server, *call, *leg);
                 if let Some(TxCtx::RelayIn { request, .. }) = self.txs.get(&server) {
                     let request = request.clone();
                     self.respond(now, server, &request, 408, None, &[]);
@@ -1474,6 +1500,7 @@ impl B2bua {
                 if let Some(call) = self.calls.get_mut(&h) {
                     call.reinvite_busy = false;
                 }
+                self.relay_failed(now, h, leg);
             }
             _ => {}
         }

@@ -264,6 +264,19 @@ impl Harness {
         ended
     }
 
+    /// The transport reports connection `id` closed.
+    pub(crate) fn flow_closed(&mut self, id: u64) {
+        self.b2bua
+            .flow_closed(self.now, drawbridge_b2bua::FlowId(id));
+        self.collect();
+    }
+
+    /// The transport reports a new connection `flow` admitted for `side`.
+    pub(crate) fn flow_opened(&mut self, flow: Flow, side: Side) {
+        self.b2bua.flow_opened(self.now, flow, side);
+        self.collect();
+    }
+
     /// Reports a transport failure for transaction `tx`.
     pub(crate) fn transport_error(&mut self, tx: TransactionId) {
         self.b2bua.handle_transport_error(self.now, tx);

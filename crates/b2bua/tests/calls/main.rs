@@ -9,5 +9,6 @@ mod leaks;
 mod outbound;
 mod pinning;
 mod prack;
+mod reconnect;
 mod shards;
 mod trunks;

@@ -102,6 +102,7 @@ pub(super) async fn bind(
         udp,
         outbound: Mutex::default(),
         sources: Arc::default(),
+        flow_events: tokio::sync::broadcast::channel(super::FLOW_EVENTS).0,
         tasks: Mutex::default(),
     });
     let mut tasks = Vec::new();

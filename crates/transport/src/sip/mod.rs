@@ -16,9 +16,13 @@
 //! [`SipTransports::reload_certificate`] on SIGHUP and render
 //! [`SipCounters::snapshot`] on the metrics endpoint.
 //!
+//! Connections opening and closing are announced to every subscriber of
+//! [`SipTransports::flow_events`] ([`FlowEvent`]): the B2BUA pins dialogs to connections
+//! and moves them to a provider's new connection once the old one closed.
+//!
 //! Not here: SIP parsing beyond framing (the `sip` crate), DNS NAPTR/SRV (a trunk's `host`
-//! is resolved with A/AAAA only), and connection reuse across directions (RFC 5923): an
-//! inbound connection from a trunk is not used for requests to it.
+//! is resolved with A/AAAA only), and any choice of which connection a request should use
+//! (the signalling task names the flow).
 
 mod config;
 mod counters;
@@ -79,6 +83,27 @@ pub struct Flow {
     /// created by sending.
     pub outbound: bool,
 }
+
+/// A TCP/TLS connection opening or closing, for every subscriber of
+/// [`SipTransports::flow_events`]. UDP flows come and go silently (they are not
+/// connections; the signalling task names them by address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowEvent {
+    /// A connection is up (accepted and, for TLS, handshaken with the trunk's acceptor;
+    /// or opened by [`SipTransports::connect`]). Announced before any message it carries
+    /// is handed on, so a subscriber that drains its events before each message sees the
+    /// connection before its first message.
+    Opened(Flow),
+    /// A connection closed (by the peer, an error, the idle timeout, or
+    /// [`SipTransports::close`]): sends on it fail with [`SendError::Closed`] from now
+    /// on, and every message it carried has been handed on already.
+    Closed(Flow),
+}
+
+/// Room for connection events not yet read by the slowest subscriber; beyond it the
+/// oldest are lost (the subscriber is told how many).
+const FLOW_EVENTS: usize = 1024;
 
 /// One SIP message (or whatever a UDP datagram held) for the signalling task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +232,8 @@ struct Inner {
     outbound: Mutex<HashMap<outbound::Key, Arc<tokio::sync::Mutex<Option<FlowId>>>>>,
     /// Inbound connections per source address.
     sources: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Connections opening and closing, for [`SipTransports::flow_events`].
+    flow_events: tokio::sync::broadcast::Sender<FlowEvent>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -262,6 +289,12 @@ impl SipTransports {
     /// A flow's description, if it is still open.
     pub fn flow(&self, id: FlowId) -> Option<Flow> {
         lock(&self.inner.flows).get(id)
+    }
+
+    /// Connection events from now on ([`FlowEvent`]). Each receiver gets every event;
+    /// one that falls more than 1024 events behind loses the oldest (`Lagged`).
+    pub fn flow_events(&self) -> tokio::sync::broadcast::Receiver<FlowEvent> {
+        self.inner.flow_events.subscribe()
     }
 
     /// Every open flow, by id.
@@ -351,6 +384,11 @@ impl SipTransports {
 }
 
 impl Inner {
+    /// Announces a connection event; nobody listening is fine.
+    fn announce(&self, event: FlowEvent) {
+        let _ = self.flow_events.send(event);
+    }
+
     /// Hands a message to the signalling task, or counts it as dropped.
     fn deliver(&self, flow: &Flow, bytes: Vec<u8>) {
         let msg = Inbound {

@@ -3,7 +3,8 @@
 //!
 //! The reader ends on EOF, a read error, a framing error, the idle timeout, or when the
 //! writer ends (write error or timeout, or the flow was closed and its queue drained).
-//! Either way the flow leaves the table, so later sends fail with `Closed`.
+//! Either way the flow leaves the table, so later sends fail with `Closed`, and a
+//! [`FlowEvent::Closed`] follows every message the connection carried.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Flow, FlowId, Inner, SipCounters, lock};
+use super::{Flow, FlowEvent, FlowId, Inner, SipCounters, lock};
 
 /// Read buffer per connection.
 const READ_CHUNK: usize = 8192;
@@ -37,6 +38,7 @@ where
     let pong = tx.downgrade();
     let flow = lock(&inner.flows).insert_stream(make, tx, std::time::Instant::now());
     let id = flow.id;
+    inner.announce(FlowEvent::Opened(flow.clone()));
     tokio::spawn(run(inner.clone(), stream, flow, rx, pong, held));
     id
 }
@@ -90,6 +92,7 @@ async fn run<S>(
         }
     };
     lock(&inner.flows).remove(flow.id);
+    inner.announce(FlowEvent::Closed(flow.clone()));
     writer.abort();
     counters
         .connections_open
