@@ -73,7 +73,7 @@ pub use edit::{set_body, to_bytes};
 pub use error::{FrameError, ParseError};
 pub use framer::{Frame, StreamFramer};
 pub use limits::Limits;
-pub use parse::parse_message;
+pub use parse::{parse_built, parse_message};
 pub use peek::{Peek, peek};
 pub use response::response_to;
 pub use route::{RouteKey, route_key};

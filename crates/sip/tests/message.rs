@@ -7,7 +7,8 @@ use drawbridge_sip::edit::{
     append_header, insert_before, push_via_top, remove_all, replace_header,
 };
 use drawbridge_sip::{
-    Limits, ParseError, normalized_user, parse_message, peek, response_to, set_body, to_bytes,
+    Limits, ParseError, normalized_user, parse_built, parse_message, peek, response_to, set_body,
+    to_bytes,
 };
 use rsip::prelude::*;
 use rsip::{Header, SipMessage};
@@ -41,6 +42,33 @@ fn vias(m: &SipMessage) -> Vec<String> {
 
 fn request(m: SipMessage) -> rsip::Request {
     rsip::Request::try_from(m).unwrap()
+}
+
+/// A canonical message (what the B2BUA writes) reads the same through the short path as
+/// through the full parser, and the short path still runs the typed checks.
+#[test]
+fn built_messages_parse_like_network_ones_and_keep_the_typed_checks() {
+    let full = to_bytes(&parse(INVITE).unwrap());
+    assert_eq!(
+        to_bytes(&parse_built(&full).unwrap()),
+        full,
+        "same message either way"
+    );
+    let mailto = String::from_utf8(full.clone())
+        .unwrap()
+        .replace("To: <sip:bob@198.51.100.7>", "To: <mailto:bob@example.com>");
+    assert_eq!(
+        parse_built(mailto.as_bytes()).unwrap_err(),
+        ParseError::UnsupportedUriScheme
+    );
+    let bad_via = String::from_utf8(full)
+        .unwrap()
+        .replace("Via: SIP/2.0/UDP", "Via: SIP/2.0/");
+    assert!(
+        parse_built(bad_via.as_bytes()).is_err(),
+        "top Via must parse"
+    );
+    assert!(parse_built(b"INVITE nonsense\r\n\r\n").is_err());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use drawbridge_sip::sdp::{LegOrigin, Rewrite, SessionDescription};
-use drawbridge_sip::{ParseError, parse_message, response_to};
+use drawbridge_sip::{ParseError, parse_built, parse_message, response_to};
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Method, Request, Response, SipMessage};
 
@@ -649,7 +649,7 @@ impl B2bua {
         let _ = write!(t, "Content-Length: {}\r\n\r\n", body.len());
         let mut bytes = t.into_bytes();
         bytes.extend_from_slice(body);
-        match parse_message(&bytes, &self.config.limits) {
+        match parse_built(&bytes) {
             Ok(SipMessage::Request(r)) => Some((r, branch)),
             // A value copied from the other leg made the request invalid: refuse to send.
             _ => None,

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use drawbridge_sip::parse_message;
+use drawbridge_sip::parse_built;
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Response, SipMessage};
 
@@ -235,8 +235,7 @@ impl B2bua {
             "From: <sip:{us}>;tag={}\r\nTo: <sip:{them}>\r\nCall-ID: {}\r\nCSeq: {cseq} OPTIONS\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n",
             ids.1, ids.0
         );
-        let Ok(SipMessage::Request(req)) = parse_message(text.as_bytes(), &self.config.limits)
-        else {
+        let Ok(SipMessage::Request(req)) = parse_built(text.as_bytes()) else {
             return;
         };
         let id = self.send_client(
@@ -343,8 +342,7 @@ impl B2bua {
             "From: <sip:{user}@{host}>;tag={tag}\r\nTo: <sip:{user}@{host}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{adv}{}>\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n",
             contact_param(&flow)
         );
-        let Ok(SipMessage::Request(req)) = parse_message(text.as_bytes(), &self.config.limits)
-        else {
+        let Ok(SipMessage::Request(req)) = parse_built(text.as_bytes()) else {
             return;
         };
         let ctx = TxCtx::Register {
