@@ -1,5 +1,6 @@
 //! Transaction keys: how a message finds its transaction (RFC 3261 §17.1.3, §17.2.3).
 
+use drawbridge_sip::fields::{name_addr_param, via_param, via_sent_by};
 use rsip::headers::ToTypedHeader as _;
 use rsip::{Header, Method, Request, Response};
 
@@ -49,16 +50,28 @@ pub(crate) struct ClientKey {
     pub(crate) method: MethodKey,
 }
 
-/// The top Via of a message, typed.
-pub(crate) fn top_via(headers: &rsip::Headers) -> Result<rsip::typed::Via, MessageError> {
+/// The top Via of a message: its branch (if any) and its sent-by, read from the text
+/// (see `drawbridge_sip::fields`; messages reach the layer through `parse_message`,
+/// which checked that the top Via parses).
+pub(crate) struct TopVia<'a> {
+    branch: Option<&'a str>,
+    sent_by: &'a str,
+}
+
+pub(crate) fn top_via(headers: &rsip::Headers) -> Result<TopVia<'_>, MessageError> {
+    use rsip::headers::UntypedHeader as _;
     let via = headers
         .iter()
         .find_map(|h| match h {
-            Header::Via(v) => Some(v),
+            Header::Via(v) => Some(v.value()),
             _ => None,
         })
         .ok_or(MessageError::MissingHeader("Via"))?;
-    via.typed().map_err(|_| MessageError::BadHeader("Via"))
+    let sent_by = via_sent_by(via).ok_or(MessageError::BadHeader("Via"))?;
+    Ok(TopVia {
+        branch: via_param(via, "branch").filter(|b| !b.is_empty()),
+        sent_by,
+    })
 }
 
 fn cseq(headers: &rsip::Headers) -> Result<rsip::typed::CSeq, MessageError> {
@@ -74,9 +87,8 @@ fn cseq(headers: &rsip::Headers) -> Result<rsip::typed::CSeq, MessageError> {
 }
 
 /// The branch of a Via if it carries the RFC 3261 magic cookie.
-fn rfc3261_branch(via: &rsip::typed::Via) -> Option<&str> {
-    via.branch()
-        .map(|b| b.value())
+fn rfc3261_branch<'a>(via: &TopVia<'a>) -> Option<&'a str> {
+    via.branch
         .filter(|b| b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len())
 }
 
@@ -86,7 +98,7 @@ pub(crate) fn server_key(request: &Request, method: Method) -> Result<ServerKey,
     use rsip::headers::UntypedHeader as _;
     let via = top_via(&request.headers)?;
     if let Some(branch) = rfc3261_branch(&via) {
-        let sent_by = via.uri.host_with_port.to_string().to_ascii_lowercase();
+        let sent_by = via.sent_by.to_ascii_lowercase();
         return Ok(ServerKey::Rfc3261 {
             branch: branch.into(),
             sent_by: sent_by.into(),
@@ -100,8 +112,7 @@ pub(crate) fn server_key(request: &Request, method: Method) -> Result<ServerKey,
         match h {
             Header::CallId(c) if call_id.is_none() => call_id = Some(c.value().trim()),
             Header::From(f) if from_tag.is_none() => {
-                let f = f.typed().map_err(|_| MessageError::BadHeader("From"))?;
-                from_tag = Some(f.tag().map(|t| t.value().to_owned()).unwrap_or_default());
+                from_tag = Some(name_addr_param(f.value(), "tag").unwrap_or_default());
             }
             Header::Via(v) if top_via.is_none() => top_via = Some(v.value().trim()),
             _ => {}
@@ -132,10 +143,7 @@ pub(crate) fn client_key_of_request(request: &Request) -> Result<ClientKey, Mess
 /// The client key a response is matched with (§17.1.3): top Via branch + CSeq method.
 pub(crate) fn client_key_of_response(response: &Response) -> Result<ClientKey, MessageError> {
     let via = top_via(&response.headers)?;
-    let branch = via
-        .branch()
-        .map(|b| b.value())
-        .ok_or(MessageError::NoRfc3261Branch)?;
+    let branch = via.branch.ok_or(MessageError::NoRfc3261Branch)?;
     Ok(ClientKey {
         branch: branch.into(),
         method: cseq(&response.headers)?.method.into(),

@@ -664,11 +664,9 @@ impl TransactionLayer {
 fn limit_for(request: &Request, cap: usize) -> usize {
     use rsip::prelude::*;
     let in_dialog = request.method == Method::Cancel
-        || request
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().ok().flatten())
-            .is_some();
+        || request.to_header().ok().is_some_and(|t| {
+            drawbridge_sip::fields::name_addr_param(t.value(), "tag").is_some_and(|t| !t.is_empty())
+        });
     if in_dialog {
         cap.saturating_mul(2)
     } else {

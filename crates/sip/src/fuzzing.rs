@@ -20,6 +20,63 @@ pub fn sip_message(data: &[u8]) {
     if let Ok(msg) = parse_message(data, &limits) {
         let wire = to_bytes(&msg);
         assert!(wire.ends_with(msg.body()), "body not written verbatim");
+        cheap_fields_agree_with_rsip(&msg);
+    }
+}
+
+/// On a message `parse_message` accepted, the [`crate::fields`] readers find the same
+/// From/To tags and top-Via branch as rsip's typed headers.
+fn cheap_fields_agree_with_rsip(msg: &rsip::SipMessage) {
+    use crate::fields::{name_addr_param, via_param, via_sent_by};
+    use rsip::Header;
+    use rsip::prelude::{HasHeaders as _, ToTypedHeader as _, UntypedHeader as _};
+    let mut via_seen = false;
+    for h in msg.headers().iter() {
+        match h {
+            Header::Via(v) if !via_seen => {
+                via_seen = true;
+                let typed = v.typed().expect("parse_message checked the top Via"); // ok: fuzz oracle
+                let branch = typed.branch().map(|b| b.value().to_owned());
+                assert_eq!(
+                    via_param(v.value(), "branch").map(str::to_owned),
+                    branch,
+                    "branch of {:?}",
+                    v.value()
+                );
+                let sent_by = typed.uri.host_with_port.to_string().to_ascii_lowercase();
+                let cheap = via_sent_by(v.value()).map(str::to_ascii_lowercase);
+                if !sent_by.contains(':') || !sent_by.starts_with('[') {
+                    // rsip re-spells IPv6 addresses (zero compression); others compare.
+                    assert_eq!(
+                        cheap.as_deref(),
+                        Some(sent_by.as_str()),
+                        "sent-by of {:?}",
+                        v.value()
+                    );
+                }
+            }
+            Header::From(f) => {
+                let typed = f.typed().expect("parse_message checked From"); // ok: fuzz oracle
+                let tag = typed.tag().map(|t| t.value().to_owned());
+                assert_eq!(
+                    name_addr_param(f.value(), "tag").map(str::to_owned),
+                    tag,
+                    "tag of {:?}",
+                    f.value()
+                );
+            }
+            Header::To(t) => {
+                let typed = t.typed().expect("parse_message checked To"); // ok: fuzz oracle
+                let tag = typed.tag().map(|t| t.value().to_owned());
+                assert_eq!(
+                    name_addr_param(t.value(), "tag").map(str::to_owned),
+                    tag,
+                    "tag of {:?}",
+                    t.value()
+                );
+            }
+            _ => {}
+        }
     }
 }
 

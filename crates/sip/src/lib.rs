@@ -55,6 +55,7 @@
 mod compact;
 pub mod edit;
 mod error;
+pub mod fields;
 mod framer;
 #[doc(hidden)]
 pub mod fuzzing;

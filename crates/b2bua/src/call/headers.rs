@@ -1,6 +1,7 @@
 //! What crosses from one leg to the other: the allow-list filter, identities, reason
 //! phrases, and small header readers.
 
+use drawbridge_sip::fields::{name_addr_param, via_param};
 use rsip::headers::ToTypedHeader as _;
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Headers};
@@ -253,12 +254,18 @@ pub(crate) fn reliable_rseq(headers: &Headers) -> Option<u32> {
     value_of(headers, "RSeq")?.trim().parse().ok()
 }
 
-/// The `tag` parameter of the From or To header.
+/// The `tag` parameter of the From or To header (read from the text: the message passed
+/// `parse_message`'s typed checks, see `drawbridge_sip::fields`).
 pub(crate) fn tag_of(headers: &Headers, to: bool) -> Option<String> {
-    headers.iter().find_map(|h| match h {
-        Header::To(t) if to => t.typed().ok()?.tag().map(|t| t.value().to_owned()),
-        Header::From(f) if !to => f.typed().ok()?.tag().map(|t| t.value().to_owned()),
-        _ => None,
+    headers.iter().find_map(|h| {
+        let value = match h {
+            Header::To(t) if to => t.value(),
+            Header::From(f) if !to => f.value(),
+            _ => return None,
+        };
+        name_addr_param(value, "tag")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
     })
 }
 
@@ -340,11 +347,9 @@ pub(crate) fn body_is_sdp(headers: &Headers) -> bool {
 pub(crate) fn top_branch(headers: &Headers) -> Option<String> {
     headers.iter().find_map(|h| match h {
         Header::Via(v) => Some(
-            v.typed()
-                .ok()?
-                .branch()
-                .map(|b| b.value().to_owned())
-                .unwrap_or_default(),
+            via_param(v.value(), "branch")
+                .unwrap_or_default()
+                .to_owned(),
         ),
         _ => None,
     })

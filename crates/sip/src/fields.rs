@@ -1,0 +1,139 @@
+//! Cheap reads of the header fields the B2BUA looks at in every message — the `tag` of
+//! From/To, the branch and sent-by of a Via — straight from the header text.
+//!
+//! rsip's typed headers re-parse a value from scratch every time one is asked for (a full
+//! URI parse to get a tag), and the B2BUA asks several times per message. These functions
+//! only find the parameter. They are meant for values that already passed
+//! [`crate::parse_message`], whose typed checks prove that the top Via, From and To parse;
+//! on such values they return what rsip's typed form would. On anything else they return
+//! *something* without panicking, which the caller must not trust more than the input.
+
+/// A header parameter of a From/To/Contact-style value (`"Name" <uri;p>;tag=x`): the
+/// value of the first parameter called `name` (case-insensitive) after the URI, `Some("")`
+/// for a parameter without value, `None` if it is absent.
+///
+/// Without angle brackets (addr-spec form), every `;` parameter is a header parameter
+/// (RFC 3261 §20.10: a URI with parameters must be bracketed).
+#[must_use]
+pub fn name_addr_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let rest = skip_display_name(value.trim_start());
+    let params = match rest.find('<') {
+        Some(open) => {
+            let close = open + rest[open..].find('>')?;
+            &rest[close + 1..]
+        }
+        None => {
+            // A `?` starts URI headers, which run to the end (rsip reads it so; a URI
+            // with headers must be bracketed anyway).
+            let end = rest.find('?').unwrap_or(rest.len());
+            &rest[rest[..end].find(';')?..end]
+        }
+    };
+    find_param(params, name)
+}
+
+/// The Via parameter `name` (case-insensitive), as [`name_addr_param`].
+#[must_use]
+pub fn via_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let value = value.trim();
+    find_param(&value[value.find(';')?..], name)
+}
+
+/// The sent-by (`host[:port]`) of a Via value: `SIP/2.0/UDP 198.51.100.1:5060;branch=…`
+/// gives `198.51.100.1:5060`.
+#[must_use]
+pub fn via_sent_by(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let end = value.find(';').unwrap_or(value.len());
+    let head = value[..end].trim_end();
+    let sent_by = head.rsplit([' ', '\t']).next()?.trim();
+    (!sent_by.is_empty() && sent_by.len() < head.len()).then_some(sent_by)
+}
+
+/// The value without a leading quoted display name (token display names are left: the
+/// URI's `<` still comes after them).
+fn skip_display_name(value: &str) -> &str {
+    let Some(rest) = value.strip_prefix('"') else {
+        return value;
+    };
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return &rest[i + 1..],
+            _ => {}
+        }
+    }
+    ""
+}
+
+/// Finds `name` in a `;p1=v1;p2;p3="v;3"` list (quoted values may hold `;`).
+fn find_param<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
+    while let Some(rest) = params.trim_start().strip_prefix(';') {
+        let end = param_end(rest);
+        let param = rest[..end].trim();
+        let (n, v) = param.split_once('=').unwrap_or((param, ""));
+        if n.trim().eq_ignore_ascii_case(name) {
+            return Some(v.trim());
+        }
+        params = &rest[end..];
+    }
+    None
+}
+
+/// Where the parameter at the start of `s` ends: the next `;` outside quotes.
+fn param_end(s: &str) -> usize {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => return i,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_of_name_addr_and_addr_spec_forms() {
+        let t = |v| name_addr_param(v, "tag");
+        assert_eq!(t("<sip:a@b>;tag=x1"), Some("x1"));
+        assert_eq!(
+            t("\"A;tag=no <sip:x>\" <sip:a@b;tag=uri>;TAG=x2"),
+            Some("x2")
+        );
+        assert_eq!(t("Alice <sip:a@b;tag=uri-param>"), None);
+        assert_eq!(t("sip:a@b;tag=x3;other"), Some("x3"));
+        assert_eq!(t("sip:a@b"), None);
+        assert_eq!(t("sip:a@b;transport=tcp?x=y;tag=no"), None);
+        assert_eq!(t("<sip:a@b>;p=\"q;tag=no\";tag=x4"), Some("x4"));
+        assert_eq!(t("<sip:a@b>;tagx=1;tag"), Some(""));
+        assert_eq!(t("\"unterminated <sip:a@b>;tag=x"), None);
+        assert_eq!(t("<sip:a@b;tag=x"), None);
+    }
+
+    #[test]
+    fn via_branch_and_sent_by() {
+        let v = "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1;rport;received=[2001:db8::1]";
+        assert_eq!(via_param(v, "branch"), Some("z9hG4bK1"));
+        assert_eq!(via_param(v, "rport"), Some(""));
+        assert_eq!(via_param(v, "received"), Some("[2001:db8::1]"));
+        assert_eq!(via_param(v, "maddr"), None);
+        assert_eq!(via_sent_by(v), Some("198.51.100.1:5060"));
+        assert_eq!(
+            via_sent_by("SIP/2.0/TLS [2001:db8::5]:5061;branch=z9hG4bKx"),
+            Some("[2001:db8::5]:5061")
+        );
+        assert_eq!(via_sent_by("SIP/2.0/UDP host"), Some("host"));
+        assert_eq!(via_sent_by("garbage"), None);
+        assert_eq!(via_param("SIP/2.0/UDP h", "branch"), None);
+    }
+}
