@@ -372,6 +372,32 @@ impl TransactionLayer {
         request: Request,
         flow: Flow,
     ) -> Result<TransactionId, SendError> {
+        self.start_client(now, request, None, flow)
+    }
+
+    /// [`Self::send_request`] for a request the caller already has as bytes (it wrote
+    /// them and parsed them back): `wire` is sent as is, instead of serialising `request`
+    /// again. The two must be the same message.
+    ///
+    /// # Errors
+    /// As [`Self::send_request`].
+    pub fn send_request_wire(
+        &mut self,
+        now: Instant,
+        request: Request,
+        wire: Vec<u8>,
+        flow: Flow,
+    ) -> Result<TransactionId, SendError> {
+        self.start_client(now, request, Some(wire), flow)
+    }
+
+    fn start_client(
+        &mut self,
+        now: Instant,
+        request: Request,
+        wire: Option<Vec<u8>>,
+        flow: Flow,
+    ) -> Result<TransactionId, SendError> {
         if request.method == Method::Ack {
             return Err(SendError::AckIsNotATransaction);
         }
@@ -389,7 +415,9 @@ impl TransactionLayer {
             timers: &self.config.timers,
             reliable: flow.is_reliable(),
         };
-        let wire: Wire = drawbridge_sip::to_bytes(&request).into();
+        let wire: Wire = wire
+            .unwrap_or_else(|| drawbridge_sip::to_bytes(&request))
+            .into();
         let machine = if request.method == Method::Invite {
             Machine::InviteClient(InviteClient::start(ctx, &request, wire, &mut self.fx))
         } else {
@@ -455,9 +483,14 @@ impl TransactionLayer {
         flow: Flow,
         message: &M,
     ) {
+        self.send_stateless_wire(flow, drawbridge_sip::to_bytes(message));
+    }
+
+    /// [`Self::send_stateless`] for a message the caller already has as bytes.
+    pub fn send_stateless_wire(&mut self, flow: Flow, wire: Vec<u8>) {
         self.transmits.push_back(Transmit {
             flow,
-            bytes: drawbridge_sip::to_bytes(message).into(),
+            bytes: wire.into(),
             transaction: None,
         });
     }

@@ -602,8 +602,12 @@ impl B2bua {
     }
 
     /// Writes a request for leg `dialog` and parses it back (what the transaction layer
-    /// takes); returns it with its branch.
-    fn build_request(&mut self, dialog: &Dialog, o: &Outgoing<'_>) -> Option<(Request, String)> {
+    /// takes); returns it with its branch and the bytes (sent as they are).
+    fn build_request(
+        &mut self,
+        dialog: &Dialog,
+        o: &Outgoing<'_>,
+    ) -> Option<(Request, String, Vec<u8>)> {
         let adv = self.advertised(dialog.side)?.host_port();
         let branch = self.layer.new_branch();
         let mut t = String::with_capacity(512);
@@ -650,7 +654,7 @@ impl B2bua {
         let mut bytes = t.into_bytes();
         bytes.extend_from_slice(body);
         match parse_built(&bytes) {
-            Ok(SipMessage::Request(r)) => Some((r, branch)),
+            Ok(SipMessage::Request(r)) => Some((r, branch, bytes)),
             // A value copied from the other leg made the request invalid: refuse to send.
             _ => None,
         }
@@ -665,8 +669,27 @@ impl B2bua {
         flow: Flow,
         ctx: TxCtx,
     ) -> Option<TransactionId> {
+        self.send_client_wire(now, request, branch, None, side, flow, ctx)
+    }
+
+    /// [`Self::send_client`] with the request's bytes when `build_request` wrote them.
+    #[allow(clippy::too_many_arguments)] // the request, its bytes and where it goes
+    fn send_client_wire(
+        &mut self,
+        now: Instant,
+        request: Request,
+        branch: String,
+        wire: Option<Vec<u8>>,
+        side: Side,
+        flow: Flow,
+        ctx: TxCtx,
+    ) -> Option<TransactionId> {
         let flow = self.path(side, flow);
-        let id = self.layer.send_request(now, request, flow).ok()?;
+        let id = match wire {
+            Some(wire) => self.layer.send_request_wire(now, request, wire, flow),
+            None => self.layer.send_request(now, request, flow),
+        }
+        .ok()?;
         self.pins
             .entry(branch.clone())
             .or_insert(Pin { tx: id, side, flow });
@@ -1034,9 +1057,10 @@ impl B2bua {
             body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
         };
         let built = self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o));
-        let sent = built.and_then(|(req, branch)| {
+        let sent = built.and_then(|(req, branch, wire)| {
             let copy = req.clone();
-            self.send_client(now, req, branch, b_side, b_flow, TxCtx::InviteOut(handle))
+            let ctx = TxCtx::InviteOut(handle);
+            self.send_client_wire(now, req, branch, Some(wire), b_side, b_flow, ctx)
                 .map(|tx| (tx, copy))
         });
         let Some((b_tx, b_request)) = sent else {
@@ -1267,7 +1291,7 @@ impl B2bua {
             body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
         };
         let built = self.with_dialog(handle, to, |me, d| me.build_request(d, &o));
-        let Some((req, branch)) = built else {
+        let Some((req, branch, wire)) = built else {
             self.respond(now, server, &request, 500, None, &[]);
             return;
         };
@@ -1281,7 +1305,7 @@ impl B2bua {
             answered: false,
         };
         if self
-            .send_client(now, req, branch, side, flow, ctx)
+            .send_client_wire(now, req, branch, Some(wire), side, flow, ctx)
             .is_none()
         {
             self.respond(now, server, &request, 500, None, &[]);
@@ -1344,14 +1368,15 @@ impl B2bua {
             extra: &[],
             body: None,
         };
-        if let Some((req, branch)) = self.with_dialog(handle, leg, |me, d| me.build_request(d, &o))
+        if let Some((req, branch, wire)) =
+            self.with_dialog(handle, leg, |me, d| me.build_request(d, &o))
         {
             let ctx = TxCtx::Own {
                 request: req.clone(),
                 auth_tried: false,
                 dialog: Some((handle, leg)),
             };
-            self.send_client(now, req, branch, side, flow, ctx);
+            self.send_client_wire(now, req, branch, Some(wire), side, flow, ctx);
         }
     }
 
@@ -1374,7 +1399,7 @@ impl B2bua {
             extra: &extra,
             body: None,
         };
-        if let Some((req, branch)) =
+        if let Some((req, branch, wire)) =
             self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o))
         {
             let ctx = TxCtx::Own {
@@ -1382,7 +1407,7 @@ impl B2bua {
                 auth_tried: false,
                 dialog: Some((handle, Leg::B)),
             };
-            self.send_client(now, req, branch, side, flow, ctx);
+            self.send_client_wire(now, req, branch, Some(wire), side, flow, ctx);
         }
     }
 
@@ -1408,8 +1433,9 @@ impl B2bua {
             extra: &[],
             body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
         };
-        if let Some((req, _)) = self.with_dialog(handle, leg, |me, d| me.build_request(d, &o)) {
-            self.layer.send_stateless(flow, &req);
+        if let Some((req, _, wire)) = self.with_dialog(handle, leg, |me, d| me.build_request(d, &o))
+        {
+            self.layer.send_stateless_wire(flow, wire);
             if let Some(call) = self.calls.get_mut(&handle) {
                 call.leg_mut(leg).last_ack = Some(req);
             }
