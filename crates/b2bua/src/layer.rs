@@ -372,19 +372,19 @@ impl TransactionLayer {
         request: Request,
         flow: Flow,
     ) -> Result<TransactionId, SendError> {
-        self.start_client(now, request, None, flow)
+        self.start_client(now, &request, None, flow)
     }
 
     /// [`Self::send_request`] for a request the caller already has as bytes (it wrote
-    /// them and parsed them back): `wire` is sent as is, instead of serialising `request`
-    /// again. The two must be the same message.
+    /// them and parsed them back) and keeps: `wire` is sent as is, instead of serialising
+    /// `request` again, and the request is only borrowed. The two must be the same message.
     ///
     /// # Errors
     /// As [`Self::send_request`].
     pub fn send_request_wire(
         &mut self,
         now: Instant,
-        request: Request,
+        request: &Request,
         wire: Vec<u8>,
         flow: Flow,
     ) -> Result<TransactionId, SendError> {
@@ -394,18 +394,18 @@ impl TransactionLayer {
     fn start_client(
         &mut self,
         now: Instant,
-        request: Request,
+        request: &Request,
         wire: Option<Vec<u8>>,
         flow: Flow,
     ) -> Result<TransactionId, SendError> {
         if request.method == Method::Ack {
             return Err(SendError::AckIsNotATransaction);
         }
-        let key = key::client_key_of_request(&request)?;
+        let key = key::client_key_of_request(request)?;
         if let Some(&id) = self.clients.get(&key) {
             return Err(SendError::DuplicateBranch(id));
         }
-        let limit = limit_for(&request, self.config.max_transactions);
+        let limit = limit_for(request, self.config.max_transactions);
         if self.transactions.len() >= limit {
             return Err(SendError::Overloaded { limit });
         }
@@ -416,10 +416,10 @@ impl TransactionLayer {
             reliable: flow.is_reliable(),
         };
         let wire: Wire = wire
-            .unwrap_or_else(|| drawbridge_sip::to_bytes(&request))
+            .unwrap_or_else(|| drawbridge_sip::to_bytes(request))
             .into();
         let machine = if request.method == Method::Invite {
-            Machine::InviteClient(InviteClient::start(ctx, &request, wire, &mut self.fx))
+            Machine::InviteClient(InviteClient::start(ctx, request, wire, &mut self.fx))
         } else {
             Machine::NonInviteClient(NonInviteClient::start(ctx, wire, &mut self.fx))
         };

@@ -669,10 +669,12 @@ impl B2bua {
         flow: Flow,
         ctx: TxCtx,
     ) -> Option<TransactionId> {
-        self.send_client_wire(now, request, branch, None, side, flow, ctx)
+        self.send_client_wire(now, request, branch, None, side, flow, |_| ctx)
     }
 
-    /// [`Self::send_client`] with the request's bytes when `build_request` wrote them.
+    /// [`Self::send_client`] with the request's bytes when `build_request` wrote them;
+    /// `ctx` gets the request itself (kept for a CANCEL or an authenticated retry) rather
+    /// than a copy.
     #[allow(clippy::too_many_arguments)] // the request, its bytes and where it goes
     fn send_client_wire(
         &mut self,
@@ -682,14 +684,15 @@ impl B2bua {
         wire: Option<Vec<u8>>,
         side: Side,
         flow: Flow,
-        ctx: TxCtx,
+        ctx: impl FnOnce(Request) -> TxCtx,
     ) -> Option<TransactionId> {
         let flow = self.path(side, flow);
-        let id = match wire {
-            Some(wire) => self.layer.send_request_wire(now, request, wire, flow),
-            None => self.layer.send_request(now, request, flow),
-        }
-        .ok()?;
+        let wire = wire.unwrap_or_else(|| drawbridge_sip::to_bytes(&request));
+        let id = self
+            .layer
+            .send_request_wire(now, &request, wire, flow)
+            .ok()?;
+        let ctx = ctx(request);
         self.pins
             .entry(branch.clone())
             .or_insert(Pin { tx: id, side, flow });
@@ -1058,10 +1061,13 @@ impl B2bua {
         };
         let built = self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o));
         let sent = built.and_then(|(req, branch, wire)| {
-            let copy = req.clone();
-            let ctx = TxCtx::InviteOut(handle);
-            self.send_client_wire(now, req, branch, Some(wire), b_side, b_flow, ctx)
-                .map(|tx| (tx, copy))
+            let mut kept = None;
+            let ctx = |r| {
+                kept = Some(r);
+                TxCtx::InviteOut(handle)
+            };
+            let tx = self.send_client_wire(now, req, branch, Some(wire), b_side, b_flow, ctx)?;
+            Some((tx, kept?))
         });
         let Some((b_tx, b_request)) = sent else {
             self.calls.remove(&handle);
@@ -1295,13 +1301,14 @@ impl B2bua {
             self.respond(now, server, &request, 500, None, &[]);
             return;
         };
-        let ctx = TxCtx::RelayOut {
+        let had_offer = body.is_some();
+        let ctx = |request| TxCtx::RelayOut {
             call: handle,
             leg: to,
             server,
-            request: req.clone(),
+            request,
             auth_tried: false,
-            had_offer: body.is_some(),
+            had_offer,
             answered: false,
         };
         if self
@@ -1371,8 +1378,8 @@ impl B2bua {
         if let Some((req, branch, wire)) =
             self.with_dialog(handle, leg, |me, d| me.build_request(d, &o))
         {
-            let ctx = TxCtx::Own {
-                request: req.clone(),
+            let ctx = |request| TxCtx::Own {
+                request,
                 auth_tried: false,
                 dialog: Some((handle, leg)),
             };
@@ -1402,8 +1409,8 @@ impl B2bua {
         if let Some((req, branch, wire)) =
             self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o))
         {
-            let ctx = TxCtx::Own {
-                request: req.clone(),
+            let ctx = |request| TxCtx::Own {
+                request,
                 auth_tried: false,
                 dialog: Some((handle, Leg::B)),
             };
