@@ -75,11 +75,30 @@ fn find_param<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
         let param = rest[..end].trim();
         let (n, v) = param.split_once('=').unwrap_or((param, ""));
         if n.trim().eq_ignore_ascii_case(name) {
-            return Some(v.trim());
+            // A value is a token or a quoted string: it ends at white space (rsip reads
+            // it so; the rest of such a malformed parameter is ignored).
+            let v = v.trim();
+            return Some(&v[..value_end(v)]);
         }
         params = &rest[end..];
     }
     None
+}
+
+/// Where a parameter value ends: the first white space outside quotes.
+fn value_end(v: &str) -> usize {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in v.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ' ' | '\t' if !quoted => return i,
+            _ => {}
+        }
+    }
+    v.len()
 }
 
 /// Where the parameter at the start of `s` ends: the next `;` outside quotes.
@@ -127,6 +146,10 @@ mod tests {
         assert_eq!(via_param(v, "rport"), Some(""));
         assert_eq!(via_param(v, "received"), Some("[2001:db8::1]"));
         assert_eq!(via_param(v, "maddr"), None);
+        assert_eq!(
+            via_param("SIP/2.0/UDP h;branch=z9h:h SIP/2G4bKa1;rport", "branch"),
+            Some("z9h:h")
+        );
         assert_eq!(via_sent_by(v), Some("198.51.100.1:5060"));
         assert_eq!(
             via_sent_by("SIP/2.0/TLS [2001:db8::5]:5061;branch=z9hG4bKx"),
