@@ -96,6 +96,12 @@ pub struct SipConfig {
     /// core drawbridge may use, at most 16.
     #[serde(default)]
     pub workers: Option<u16>,
+    /// TCP keep-alive on every SIP TCP/TLS connection, in seconds of silence before the
+    /// first probe (1–3600; 0 = off). Three probes follow at a third of it, so a dead
+    /// provider (host gone, NAT state dropped) is noticed within twice this time instead
+    /// of at the 300 s idle timeout; data left unacknowledged as long fails too.
+    #[serde(default = "default_tcp_keepalive")]
+    pub tcp_keepalive_secs: u32,
 }
 
 /// The TLS server identity of the SIP-TLS listener.
@@ -417,6 +423,7 @@ impl Default for SipConfig {
             advertised_host: None,
             tls: None,
             workers: None,
+            tcp_keepalive_secs: default_tcp_keepalive(),
         }
     }
 }
@@ -491,6 +498,9 @@ fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
 
 fn default_tunnel_listen() -> Vec<SocketAddr> {
     vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 51820))]
+}
+fn default_tcp_keepalive() -> u32 {
+    30
 }
 fn default_keepalive() -> u16 {
     25

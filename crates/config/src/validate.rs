@@ -314,6 +314,13 @@ impl Validator {
                 "must be between 1 and 64 (or left out: one per CPU core)",
             );
         }
+        if sip.tcp_keepalive_secs > 3600 {
+            self.push(
+                "sip.tcp_keepalive_secs",
+                sip.tcp_keepalive_secs,
+                "must be between 1 and 3600 seconds, or 0 to turn TCP keep-alive off",
+            );
+        }
         if sip.listen_tls.is_some() {
             match &sip.tls {
                 None => self.push(

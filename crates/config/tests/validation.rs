@@ -371,6 +371,20 @@ fn signalling_workers_out_of_range() {
 }
 
 #[test]
+fn tcp_keepalive_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = base(dir.path()).replace("[sip]\n", "[sip]\ntcp_keepalive_secs = 3601\n");
+    assert_one(&toml, dir.path(), "sip.tcp_keepalive_secs");
+    for ok in ["0", "1", "3600"] {
+        let toml =
+            base(dir.path()).replace("[sip]\n", &format!("[sip]\ntcp_keepalive_secs = {ok}\n"));
+        assert_eq!(problems(&toml, dir.path()), Vec::<String>::new(), "{ok}");
+    }
+    let config = load_str(&base(dir.path()), dir.path()).unwrap();
+    assert_eq!(config.sip.tcp_keepalive_secs, 30, "default");
+}
+
+#[test]
 fn port_quarantine_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let toml = base(dir.path()) + "\n[media]\nport_quarantine_secs = 0\n";

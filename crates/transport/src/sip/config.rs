@@ -9,6 +9,8 @@ use drawbridge_config::{Config, Transport, TrunkTlsConfig};
 use drawbridge_sip::Limits;
 use ipnet::IpNet;
 
+use super::TcpKeepalive;
+
 /// Everything [`super::SipTransports::bind`] needs. Build it with
 /// [`SipTransportConfig::from_config`] in the binary, or by hand in tests.
 #[derive(Debug, Clone)]
@@ -83,6 +85,10 @@ pub struct ConnectionLimits {
     pub write_timeout: Duration,
     /// Messages queued per connection before [`super::SendError::QueueFull`].
     pub writer_queue: usize,
+    /// Dead-peer detection on every TCP/TLS socket ([`super::TcpKeepalive`]); `None`
+    /// leaves the system defaults (no keep-alive: a silent peer lasts until
+    /// `idle_timeout`).
+    pub tcp_keepalive: Option<TcpKeepalive>,
     /// UDP flows remembered at once; datagrams from new sources beyond it are dropped.
     pub max_udp_flows: usize,
     /// A UDP flow unused for this long is forgotten (its id is not reused).
@@ -99,6 +105,7 @@ impl Default for ConnectionLimits {
             connect_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             writer_queue: 256,
+            tcp_keepalive: Some(TcpKeepalive::default()),
             max_udp_flows: 65_536,
             udp_flow_idle: Duration::from_secs(300),
         }
@@ -149,7 +156,14 @@ impl SipTransportConfig {
                     tls: t.tls.clone(),
                 })
                 .collect(),
-            limits: ConnectionLimits::default(),
+            limits: ConnectionLimits {
+                tcp_keepalive: (config.sip.tcp_keepalive_secs > 0).then(|| {
+                    TcpKeepalive::from_idle(Duration::from_secs(
+                        config.sip.tcp_keepalive_secs.into(),
+                    ))
+                }),
+                ..ConnectionLimits::default()
+            },
             sip_limits: Limits {
                 max_message_size: g.max_message_size,
                 max_headers: g.max_headers,
@@ -227,5 +241,32 @@ domain = "pbx.lan"
         );
         assert_eq!(c.tls.unwrap().cert_file, dir.path().join("tls.crt"));
         assert_eq!(c.sip_limits.max_message_size, config.guard.max_message_size);
+        assert_eq!(
+            c.limits.tcp_keepalive,
+            Some(TcpKeepalive::default()),
+            "keep-alive on by default"
+        );
+
+        let off = toml.replace("[sip]\n", "[sip]\ntcp_keepalive_secs = 0\n");
+        let off = drawbridge_config::load_str(&off, dir.path()).unwrap();
+        assert_eq!(
+            SipTransportConfig::from_config(&off).limits.tcp_keepalive,
+            None
+        );
+        let short = toml.replace("[sip]\n", "[sip]\ntcp_keepalive_secs = 6\n");
+        let short = drawbridge_config::load_str(&short, dir.path()).unwrap();
+        let k = SipTransportConfig::from_config(&short)
+            .limits
+            .tcp_keepalive
+            .unwrap();
+        assert_eq!(
+            (k.idle, k.interval, k.probes, k.user_timeout),
+            (
+                Duration::from_secs(6),
+                Duration::from_secs(2),
+                3,
+                Duration::from_secs(12)
+            )
+        );
     }
 }

@@ -59,6 +59,9 @@ counters! {
     udp_flows_full,
     /// Connections closed for being idle too long.
     idle_timeouts,
+    /// Connections closed because the peer stopped answering: TCP keep-alive probes or
+    /// sent data went unacknowledged (`TCP_USER_TIMEOUT`), or it became unreachable.
+    dead_peers,
     /// Connections open now (inbound and outbound): a gauge.
     connections_open,
     /// Messages handed to the signalling channel.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::{Flow, FlowId};
+use super::{Flow, FlowId, TcpKeepalive};
 
 /// How a message for a flow leaves.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ struct Entry {
     route: Route,
     /// UDP only: when the flow last carried a datagram (either way).
     last_seen: Instant,
+    /// Streams only: the socket's keep-alive settings as read back when it opened.
+    keepalive: Option<TcpKeepalive>,
 }
 
 /// Flows by id, and UDP flows by (listener, remote) so a source keeps its id.
@@ -47,6 +49,7 @@ impl FlowTable {
         &mut self,
         make: impl FnOnce(FlowId) -> Flow,
         tx: mpsc::Sender<Vec<u8>>,
+        keepalive: Option<TcpKeepalive>,
         now: Instant,
     ) -> Flow {
         let id = self.next_id();
@@ -57,6 +60,7 @@ impl FlowTable {
                 flow: flow.clone(),
                 route: Route::Stream(tx),
                 last_seen: now,
+                keepalive,
             },
         );
         flow
@@ -93,6 +97,7 @@ impl FlowTable {
                 flow: flow.clone(),
                 route: Route::Udp(socket.clone()),
                 last_seen: now,
+                keepalive: None,
             },
         );
         Some(flow)
@@ -107,6 +112,10 @@ impl FlowTable {
 
     pub(crate) fn get(&self, id: FlowId) -> Option<Flow> {
         self.flows.get(&id).map(|e| e.flow.clone())
+    }
+
+    pub(crate) fn keepalive(&self, id: FlowId) -> Option<TcpKeepalive> {
+        self.flows.get(&id).and_then(|e| e.keepalive)
     }
 
     pub(crate) fn contains(&self, id: FlowId) -> bool {

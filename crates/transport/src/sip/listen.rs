@@ -14,7 +14,10 @@ use tokio::sync::Semaphore;
 use super::config::{ListenerConfig, SipTransportConfig};
 use super::error::SetupError;
 use super::tls::{ClientTls, ServerTls};
-use super::{Flow, Inner, SipCounters, SipTransports, Transport, admit, lock, stream};
+use super::{
+    Flow, Inner, SipCounters, SipTransports, TcpKeepalive, Transport, admit, keepalive, lock,
+    stream,
+};
 use crate::source_filter;
 
 /// Accept backlog of the TCP/TLS listeners.
@@ -240,10 +243,12 @@ async fn accept_loop(
         };
         SipCounters::inc(&counters.accepted);
         let _ = tcp.set_nodelay(true);
+        let keepalive =
+            keepalive::configure(SockRef::from(&tcp), inner.limits.tcp_keepalive.as_ref());
         let inner = inner.clone();
         tokio::spawn(async move {
             let held = (permit, slot);
-            serve_accepted(inner, tcp, peer, transport, trunk, held).await;
+            serve_accepted(inner, tcp, peer, transport, trunk, keepalive, held).await;
         });
     }
 }
@@ -254,6 +259,7 @@ async fn serve_accepted(
     peer: SocketAddr,
     transport: Transport,
     trunk: usize,
+    keepalive: Option<TcpKeepalive>,
     held: impl Send + 'static,
 ) {
     let local = tcp.local_addr().unwrap_or(peer);
@@ -270,7 +276,7 @@ async fn serve_accepted(
         .as_ref()
         .filter(|_| transport == Transport::Tls)
     else {
-        stream::start(&inner, tcp, make, held);
+        stream::start(&inner, tcp, make, keepalive, held);
         return;
     };
     let acceptor = tls.acceptor(trunk);
@@ -280,7 +286,7 @@ async fn serve_accepted(
             SipCounters::inc(&counters.tls_handshakes);
             let (_, conn) = tls.get_ref();
             tracing::debug!(source = %peer, trunk, version = ?conn.protocol_version(), client_cert = conn.peer_certificates().is_some(), "TLS connection from trunk");
-            stream::start(&inner, tls, make, held);
+            stream::start(&inner, tls, make, keepalive, held);
         }
         Ok(Err(e)) => {
             SipCounters::inc(&counters.tls_handshake_failures);

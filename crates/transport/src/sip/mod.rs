@@ -28,6 +28,7 @@ mod config;
 mod counters;
 mod error;
 mod flows;
+mod keepalive;
 mod listen;
 mod outbound;
 mod stream;
@@ -51,6 +52,7 @@ pub use self::config::{
 pub use self::counters::{SipCounters, SipCountersSnapshot};
 pub use self::error::{ConnectError, SendError, SetupError};
 use self::flows::{FlowTable, Route};
+pub use self::keepalive::TcpKeepalive;
 use self::tls::{ClientTls, ServerTls};
 
 /// Identifies one connection or one UDP (listener, remote) pair for as long as it lives.
@@ -95,8 +97,8 @@ pub enum FlowEvent {
     /// is handed on, so a subscriber that drains its events before each message sees the
     /// connection before its first message.
     Opened(Flow),
-    /// A connection closed (by the peer, an error, the idle timeout, or
-    /// [`SipTransports::close`]): sends on it fail with [`SendError::Closed`] from now
+    /// A connection closed (by the peer, an error, the idle timeout, the peer going
+    /// silent — TCP keep-alive, see [`TcpKeepalive`] —, or [`SipTransports::close`]): sends on it fail with [`SendError::Closed`] from now
     /// on, and every message it carried has been handed on already.
     Closed(Flow),
 }
@@ -295,6 +297,14 @@ impl SipTransports {
     /// one that falls more than 1024 events behind loses the oldest (`Lagged`).
     pub fn flow_events(&self) -> tokio::sync::broadcast::Receiver<FlowEvent> {
         self.inner.flow_events.subscribe()
+    }
+
+    /// The TCP keep-alive settings of a connection's socket, as the kernel reported them
+    /// right after they were set when the connection opened. `None` for UDP flows, closed
+    /// flows, or when keep-alive is off ([`ConnectionLimits::tcp_keepalive`]) or could not
+    /// be set.
+    pub fn tcp_keepalive(&self, id: FlowId) -> Option<TcpKeepalive> {
+        lock(&self.inner.flows).keepalive(id)
     }
 
     /// Every open flow, by id.

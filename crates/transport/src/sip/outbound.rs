@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
+use socket2::SockRef;
 use tokio::net::TcpStream;
 
 use super::error::{ConnectError, SendError};
-use super::{Flow, FlowId, Inner, SipCounters, Transport, lock, stream};
+use super::{Flow, FlowId, Inner, SipCounters, Transport, keepalive, lock, stream};
 
 /// What makes two outbound connections interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -115,6 +116,8 @@ async fn open(
         let attempt = async {
             let tcp = TcpStream::connect(addr).await?;
             let _ = tcp.set_nodelay(true);
+            let keepalive =
+                keepalive::configure(SockRef::from(&tcp), inner.limits.tcp_keepalive.as_ref());
             let local = tcp.local_addr()?;
             let make = move |id| Flow {
                 id,
@@ -125,10 +128,10 @@ async fn open(
                 outbound: true,
             };
             Ok::<_, std::io::Error>(match &tls {
-                None => stream::start(inner, tcp, make, ()),
+                None => stream::start(inner, tcp, make, keepalive, ()),
                 Some((connector, name)) => {
                     let s = connector.connect(name.clone(), tcp).await?;
-                    stream::start(inner, s, make, ())
+                    stream::start(inner, s, make, keepalive, ())
                 }
             })
         };

@@ -3,8 +3,10 @@
 //!
 //! The reader ends on EOF, a read error, a framing error, the idle timeout, or when the
 //! writer ends (write error or timeout, or the flow was closed and its queue drained).
-//! Either way the flow leaves the table, so later sends fail with `Closed`, and a
-//! [`FlowEvent::Closed`] follows every message the connection carried.
+//! A peer that went silent shows up as a read or write error once the kernel's keep-alive
+//! or user timeout gives up ([`super::keepalive`]). Either way the flow leaves the table,
+//! so later sends fail with `Closed`, and a [`FlowEvent::Closed`] follows every message
+//! the connection carried.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Flow, FlowEvent, FlowId, Inner, SipCounters, lock};
+use super::keepalive::dead_peer_reason;
+use super::{Flow, FlowEvent, FlowId, Inner, SipCounters, TcpKeepalive, lock};
 
 /// Read buffer per connection.
 const READ_CHUNK: usize = 8192;
@@ -22,11 +25,13 @@ const READ_CHUNK: usize = 8192;
 const PONG: &[u8] = b"\r\n";
 
 /// Registers the stream as a flow and spawns its tasks. `held` (connection permits) is
-/// released when the connection ends.
+/// released when the connection ends; `keepalive` is what the socket's keep-alive reads
+/// back as (kept for [`super::SipTransports::tcp_keepalive`]).
 pub(super) fn start<S>(
     inner: &Arc<Inner>,
     stream: S,
     make: impl FnOnce(FlowId) -> Flow,
+    keepalive: Option<TcpKeepalive>,
     held: impl Send + 'static,
 ) -> FlowId
 where
@@ -36,7 +41,7 @@ where
     // The reader keeps only a weak sender (for pongs), so removing the table entry
     // closes the queue.
     let pong = tx.downgrade();
-    let flow = lock(&inner.flows).insert_stream(make, tx, std::time::Instant::now());
+    let flow = lock(&inner.flows).insert_stream(make, tx, keepalive, std::time::Instant::now());
     let id = flow.id;
     inner.announce(FlowEvent::Opened(flow.clone()));
     tokio::spawn(run(inner.clone(), stream, flow, rx, pong, held));
@@ -48,7 +53,15 @@ enum End {
     ReadError(std::io::Error),
     Framing(FrameError),
     Idle,
-    WriterDone,
+    Writer(WriteEnd),
+}
+
+/// How the writer task ended.
+enum WriteEnd {
+    /// The flow was closed (or the transports shut down) and the queue is written.
+    Drained,
+    Failed(std::io::Error),
+    TimedOut,
 }
 
 async fn run<S>(
@@ -88,7 +101,7 @@ async fn run<S>(
                 },
             },
             () = tokio::time::sleep_until(deadline) => break End::Idle,
-            _ = &mut writer => break End::WriterDone,
+            w = &mut writer => break End::Writer(w.unwrap_or_else(|e| WriteEnd::Failed(std::io::Error::other(e)))),
         }
     };
     lock(&inner.flows).remove(flow.id);
@@ -97,25 +110,46 @@ async fn run<S>(
     counters
         .connections_open
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let peer = flow.remote;
-    match end {
-        End::Eof => tracing::debug!(flow = %flow.id, %peer, "connection closed by peer"),
-        End::ReadError(e) => {
-            tracing::debug!(flow = %flow.id, %peer, error = %e, "connection read error")
+    log_end(counters, &flow, end, idle);
+    drop(held);
+}
+
+/// Counts and logs why a connection ended; every line has `flow`, `peer` and `reason`.
+fn log_end(counters: &SipCounters, flow: &Flow, end: End, idle: Duration) {
+    let (id, peer) = (flow.id, flow.remote);
+    let io = match end {
+        End::Eof => {
+            tracing::debug!(flow = %id, %peer, reason = "closed by peer", "connection closed");
+            return;
         }
         End::Framing(e) => {
             SipCounters::inc(&counters.framing_errors);
-            tracing::info!(flow = %flow.id, %peer, error = %e, "framing error; connection closed");
+            tracing::info!(flow = %id, %peer, reason = "framing error", error = %e, "connection closed");
+            return;
         }
         End::Idle => {
             SipCounters::inc(&counters.idle_timeouts);
-            tracing::debug!(flow = %flow.id, %peer, ?idle, "idle connection closed");
+            tracing::debug!(flow = %id, %peer, reason = "idle timeout", ?idle, "connection closed");
+            return;
         }
-        End::WriterDone => {
-            tracing::debug!(flow = %flow.id, %peer, "connection closed (writer ended)")
+        End::Writer(WriteEnd::Drained) => {
+            tracing::debug!(flow = %id, %peer, reason = "closed by us", "connection closed");
+            return;
         }
+        End::Writer(WriteEnd::TimedOut) => {
+            tracing::info!(flow = %id, %peer, reason = "write timeout", "connection closed; peer not reading");
+            return;
+        }
+        End::ReadError(e) | End::Writer(WriteEnd::Failed(e)) => e,
+    };
+    if let Some(reason) = dead_peer_reason(&io) {
+        // The provider vanished without a word (host down, NAT or firewall state lost):
+        // worth a line at the default level, since calls on it move or fail.
+        SipCounters::inc(&counters.dead_peers);
+        tracing::info!(flow = %id, %peer, reason, error = %io, outbound = flow.outbound, "connection closed; peer stopped answering");
+    } else {
+        tracing::debug!(flow = %id, %peer, reason = "io error", error = %io, "connection closed");
     }
-    drop(held);
 }
 
 /// Feeds bytes to the framer and handles every complete frame; `Ok(true)` when at least
@@ -150,7 +184,8 @@ async fn write_loop<W>(
     mut rx: mpsc::Receiver<Vec<u8>>,
     timeout: Duration,
     counters: Arc<SipCounters>,
-) where
+) -> WriteEnd
+where
     W: AsyncWrite + Unpin,
 {
     while let Some(bytes) = rx.recv().await {
@@ -162,15 +197,14 @@ async fn write_loop<W>(
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 SipCounters::inc(&counters.send_failures);
-                tracing::debug!(error = %e, "connection write failed");
-                return;
+                return WriteEnd::Failed(e);
             }
             Err(_) => {
                 SipCounters::inc(&counters.send_failures);
-                tracing::info!(?timeout, "connection write timed out; peer not reading");
-                return;
+                return WriteEnd::TimedOut;
             }
         }
     }
     let _ = tokio::time::timeout(timeout, wr.shutdown()).await;
+    WriteEnd::Drained
 }
