@@ -75,8 +75,6 @@ fn find_param<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
         let param = rest[..end].trim();
         let (n, v) = param.split_once('=').unwrap_or((param, ""));
         if n.trim().eq_ignore_ascii_case(name) {
-            // A value is a token or a quoted string: it ends at white space (rsip reads
-            // it so; the rest of such a malformed parameter is ignored).
             let v = v.trim();
             return Some(&v[..value_end(v)]);
         }
@@ -85,20 +83,25 @@ fn find_param<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// Where a parameter value ends: the first white space outside quotes.
+/// Where a parameter value ends, as rsip reads one (vendor/rsip patch 5): a quoted
+/// string up to its closing quote, or a run of token characters and `[ ] : / & $ ( )`.
+/// The rest of a malformed parameter is ignored.
 fn value_end(v: &str) -> usize {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in v.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ' ' | '\t' if !quoted => return i,
-            _ => {}
+    if let Some(rest) = v.strip_prefix('"') {
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => return i + 2,
+                _ => {}
+            }
         }
+        return v.len();
     }
-    v.len()
+    v.bytes()
+        .position(|b| !(crate::normalize::is_token_byte(b) || b"[]:/&$()".contains(&b)))
+        .unwrap_or(v.len())
 }
 
 /// Where the parameter at the start of `s` ends: the next `;` outside quotes.
@@ -149,6 +152,14 @@ mod tests {
         assert_eq!(
             via_param("SIP/2.0/UDP h;branch=z9h:h SIP/2G4bKa1;rport", "branch"),
             Some("z9h:h")
+        );
+        assert_eq!(
+            via_param("SIP/2.0/UDP h;branch=z)hG4bch=z9hG4bK2", "branch"),
+            Some("z)hG4bch")
+        );
+        assert_eq!(
+            via_param("SIP/2.0/UDP h;x=\"a;b c\";branch=1", "x"),
+            Some("\"a;b c\"")
         );
         assert_eq!(via_sent_by(v), Some("198.51.100.1:5060"));
         assert_eq!(
