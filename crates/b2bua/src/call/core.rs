@@ -1997,11 +1997,22 @@ impl B2bua {
             give_up,
             deferred,
         });
+        self.arm_retransmission(handle, CallTimer::AckWait, next, give_up);
+    }
+
+    /// Arms a call's retransmission timer (`next`, none on reliable transports) and its
+    /// give-up deadline.
+    fn arm_retransmission(
+        &mut self,
+        handle: CallHandle,
+        kind: CallTimer,
+        next: Option<Instant>,
+        give_up: Instant,
+    ) {
         if let Some(n) = next {
-            self.timers.push(Reverse((n, handle, CallTimer::AckWait)));
+            self.timers.push(Reverse((n, handle, kind)));
         }
-        self.timers
-            .push(Reverse((give_up, handle, CallTimer::AckWait)));
+        self.timers.push(Reverse((give_up, handle, kind)));
     }
 
     /// The 2xx retransmission timer, or the give-up (no ACK in 64*T1: hang up both legs,

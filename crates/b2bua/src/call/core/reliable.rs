@@ -243,11 +243,7 @@ impl B2bua {
                 give_up,
             }),
         });
-        if let Some(n) = next {
-            self.timers.push(Reverse((n, handle, CallTimer::Reliable)));
-        }
-        self.timers
-            .push(Reverse((give_up, handle, CallTimer::Reliable)));
+        self.arm_retransmission(handle, CallTimer::Reliable, next, give_up);
         let _ = self.layer.send_response(now, tx, r);
     }
 
