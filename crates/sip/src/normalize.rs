@@ -100,6 +100,13 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
                 reason: "bare CR in header section",
             });
         }
+        // RFC 3261's grammar has no raw control character in a header (a quoted-pair
+        // may escape one; nobody sends that): NUL and friends only confuse parsers.
+        if line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(ParseError::Unparseable {
+                reason: "control character in header section",
+            });
+        }
         if line.starts_with([' ', '\t']) {
             // RFC 3261 §7.3.1: a line starting with white space continues the previous
             // field; the fold (CRLF + white space) is equivalent to one SP.
@@ -198,5 +205,13 @@ mod tests {
             scan(b"X sip:a SIP/2.0\r\nA: b\rc\r\n\r\n", &l),
             Err(ParseError::Unparseable { .. })
         ));
+        assert!(matches!(
+            scan(
+                b"X sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h\0st;branch=z9hG4bK1\r\n\r\n",
+                &l
+            ),
+            Err(ParseError::Unparseable { .. })
+        ));
+        assert!(scan(b"X sip:a SIP/2.0\r\nSubject: a\tb\r\n\r\n", &l).is_ok());
     }
 }
