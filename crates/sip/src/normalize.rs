@@ -100,9 +100,10 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
                 reason: "bare CR in header section",
             });
         }
-        // RFC 3261's grammar has no raw control character in a header (a quoted-pair
-        // may escape one; nobody sends that): NUL and friends only confuse parsers.
-        if line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        // RFC 3261's grammar has no raw control character in a header outside a
+        // quoted-pair (`\` + CTL inside a quoted string): NUL and friends only confuse
+        // parsers.
+        if has_raw_control(line.as_bytes()) {
             return Err(ParseError::Unparseable {
                 reason: "control character in header section",
             });
@@ -150,6 +151,18 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
         fields,
         body: &bytes[body_start..],
     })
+}
+
+/// Whether `line` holds a control character (other than HTAB) that no `\\` escapes.
+fn has_raw_control(line: &[u8]) -> bool {
+    let mut escaped = false;
+    for &b in line {
+        if ((b < 0x20 && b != b'\t') || b == 0x7f) && !escaped {
+            return true;
+        }
+        escaped = !escaped && b == b'\\';
+    }
+    false
 }
 
 /// A [`ParseError::BadHeader`] with the name cut to 32 bytes (it is peer-controlled).
@@ -213,5 +226,13 @@ mod tests {
             Err(ParseError::Unparseable { .. })
         ));
         assert!(scan(b"X sip:a SIP/2.0\r\nSubject: a\tb\r\n\r\n", &l).is_ok());
+        assert!(scan(b"X sip:a SIP/2.0\r\nTo: \"a\\\x07b\" <sip:x@y>\r\n\r\n", &l).is_ok());
+        assert!(
+            scan(
+                b"X sip:a SIP/2.0\r\nTo: \"a\\\\\x07b\" <sip:x@y>\r\n\r\n",
+                &l
+            )
+            .is_err()
+        );
     }
 }
