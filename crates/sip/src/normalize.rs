@@ -95,18 +95,20 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
         if line.len() > max {
             return Err(ParseError::LineTooLong { max });
         }
-        if line.contains('\r') {
-            return Err(ParseError::Unparseable {
-                reason: "bare CR in header section",
-            });
-        }
         // RFC 3261's grammar has no raw control character in a header outside a
         // quoted-pair (`\` + CTL inside a quoted string): NUL and friends only confuse
-        // parsers.
-        if has_raw_control(line.as_bytes()) {
-            return Err(ParseError::Unparseable {
-                reason: "control character in header section",
-            });
+        // parsers. One cheap scan for any control character first; almost no line has one.
+        if line.bytes().any(is_control) {
+            if line.contains('\r') {
+                return Err(ParseError::Unparseable {
+                    reason: "bare CR in header section",
+                });
+            }
+            if has_raw_control(line.as_bytes()) {
+                return Err(ParseError::Unparseable {
+                    reason: "control character in header section",
+                });
+            }
         }
         if line.starts_with([' ', '\t']) {
             // RFC 3261 §7.3.1: a line starting with white space continues the previous
@@ -153,11 +155,16 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
     })
 }
 
+/// A control character other than HTAB.
+fn is_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
 /// Whether `line` holds a control character (other than HTAB) that no `\\` escapes.
 fn has_raw_control(line: &[u8]) -> bool {
     let mut escaped = false;
     for &b in line {
-        if ((b < 0x20 && b != b'\t') || b == 0x7f) && !escaped {
+        if is_control(b) && !escaped {
             return true;
         }
         escaped = !escaped && b == b'\\';
