@@ -15,7 +15,9 @@
 //! session that gets the same ports from the table's pool takes them over. The pool hands
 //! out released pairs before never-used ones, so at a steady load the same sockets cycle
 //! instead of four `socket`/`bind`/`close` and epoll registrations per call — that was
-//! 15 % of the CPU at 2,000 calls/s. A socket parked longer than [`PARK_IDLE`] is closed.
+//! 15 % of the CPU at 2,000 calls/s. A socket parked longer than [`PARK_IDLE`] is closed,
+//! and at most a quarter of the open-file limit is parked (past it, released sockets are
+//! closed as before): parking must never starve live calls of descriptors.
 //!
 //! The table is split into shards by port range (`MediaConfig::split`), each behind its own
 //! lock held for one batch's decisions; a call's legs always live in one shard. The
@@ -46,6 +48,18 @@ pub const SHARDS: usize = 4;
 /// is closed. Longer than any quarantine, so a steady load reuses its sockets; after a
 /// burst, the sockets it needed are closed a minute later.
 pub const PARK_IDLE: Duration = Duration::from_secs(60);
+
+/// Share of the process's open-file limit that parked sockets may take: the rest is for the
+/// sockets of live calls and everything else. At a high call rate with a long quarantine,
+/// parking every released socket would otherwise run the process out of descriptors.
+const PARK_SHARE_OF_NOFILE: usize = 4;
+
+/// The soft open-file limit (Linux `/proc/self/limits`), if it can be read.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
 
 /// Partner sockets a packet task remembers; a socket normally has one partner per call,
 /// and a parked socket meets a new one with every call it serves.
@@ -90,10 +104,21 @@ struct Sockets {
     /// taken over, or parked again later, since).
     parked: VecDeque<(Instant, LocalPort)>,
     parked_count: usize,
+    /// At most this many sockets are parked; past it, a released socket is closed.
+    park_cap: usize,
 }
 
 impl Sockets {
     fn park(&mut self, now: Instant, port: LocalPort) {
+        if self.parked_count >= self.park_cap {
+            if let Some(e) = self.by_port.remove(&port) {
+                e.task.abort();
+                if e.parked.is_some() {
+                    self.parked_count -= 1;
+                }
+            }
+            return;
+        }
         if let Some(e) = self.by_port.get_mut(&port)
             && e.parked.is_none()
         {
@@ -185,6 +210,7 @@ impl RtpRelay {
                 by_port: HashMap::new(),
                 parked: VecDeque::new(),
                 parked_count: 0,
+                park_cap: open_file_limit().unwrap_or(1024) / PARK_SHARE_OF_NOFILE,
             }),
             park_idle: Mutex::new(PARK_IDLE),
             next_shard: Mutex::new(0),
@@ -320,6 +346,12 @@ impl RtpRelay {
     /// their port (closed after [`PARK_IDLE`]).
     pub fn parked_sockets(&self) -> usize {
         lock(&self.inner.sockets).parked_count
+    }
+
+    /// Changes how many sockets may be parked at once (default: a quarter of the process's
+    /// open-file limit); past it, the sockets of an ended session are closed.
+    pub fn set_park_cap(&self, cap: usize) {
+        lock(&self.inner.sockets).park_cap = cap;
     }
 
     /// Changes how long sockets stay parked (default [`PARK_IDLE`]); for tests and

@@ -291,3 +291,50 @@ async fn parked_sockets_are_closed_when_idle() {
     }
     assert!(free, "the port was given back");
 }
+
+/// Parking never takes more descriptors than its cap: past it, an ended session's sockets
+/// are closed and their ports can be bound again at once.
+#[tokio::test]
+async fn parking_stops_at_its_cap() {
+    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
+    let config = MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min: 45000,
+        port_max: 45999,
+        ..MediaConfig::default()
+    };
+    let relay = RtpRelay::new(config, events_tx).unwrap();
+    relay.set_park_cap(4);
+    let remote = |port| LegSpec {
+        interface: InterfaceId(0),
+        remote: RemoteSpec::from_sdp(
+            "127.0.0.10".parse().unwrap(),
+            port,
+            None,
+            Direction::SendRecv,
+            LatchMode::Strict,
+        ),
+    };
+    let (first, _) = relay.create_session(1, remote(4000), remote(4002)).unwrap();
+    let (second, info) = relay.create_session(2, remote(4004), remote(4006)).unwrap();
+    relay.remove_session(first).unwrap();
+    assert_eq!(
+        relay.parked_sockets(),
+        4,
+        "the first session's four are parked"
+    );
+    relay.remove_session(second).unwrap();
+    assert_eq!(relay.parked_sockets(), 4, "the cap holds");
+    assert_eq!(relay.open_sockets(), 0);
+    let port = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
+    let mut free = false;
+    for _ in 0..20 {
+        // The aborted tasks drop their sockets on the runtime's next turn.
+        if std::net::UdpSocket::bind(port).is_ok() {
+            free = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(free, "the second session's sockets were closed");
+}
