@@ -1,0 +1,145 @@
+//! Regressions found by the `calls` fuzz target (fuzz/regressions/calls/ holds the
+//! scripts): calls that never ended, leaving a call slot, a transaction and its media
+//! behind for good.
+
+#![allow(clippy::unwrap_used)] // helpers: a panic there is a failed test
+
+use std::time::Duration;
+
+use crate::harness::*;
+use crate::inbound::start_inbound;
+
+/// The provider's CANCEL of `trunk_invite()`.
+fn trunk_cancel() -> &'static str {
+    "CANCEL sip:+4930123456@sbc.example.com:5061;transport=tls SIP/2.0\r\n\
+     Via: SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-inv-1;rport\r\n\
+     Max-Forwards: 70\r\n\
+     From: \"Caller Name\" <sip:+4917012345@sip.provider.example>;tag=prov-tag-1\r\n\
+     To: <sip:+4930123456@sbc.example.com>\r\n\
+     Call-ID: prov-callid-8f3a@core-sbc-3.provider.internal\r\n\
+     CSeq: 4711 CANCEL\r\n\
+     Content-Length: 0\r\n\r\n"
+}
+
+/// Nothing of the call is left: no call, dialog, transaction, deadline; media released.
+fn assert_all_gone(h: &mut Harness) {
+    assert_eq!(h.b2bua.calls_active(), 0, "the call is still there");
+    assert_eq!(h.b2bua.dialogs(), 0);
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.b2bua.transactions(), 0, "a transaction is left");
+    assert_eq!(h.b2bua.poll_timeout(), None, "a deadline outlived the call");
+    assert_eq!(
+        h.media.lock().unwrap().released.len(),
+        1,
+        "media not released"
+    );
+}
+
+/// Found as: INVITE, 100 from the PBX, drawbridge hangs up. A 100 is a provisional
+/// (RFC 3261 §9.1), and after it the INVITE has no Timer B: a CANCEL waiting for an 18x
+/// that never came kept the call in `Cancelling` for ever.
+#[test]
+fn a_cancel_goes_out_after_a_lone_100_and_the_call_ends() {
+    let mut h = Harness::new();
+    let invite = start_inbound(&mut h);
+    h.pbx_sends(&pbx_response(&invite.request(), 100, ""));
+    assert!(h.take().is_empty(), "a 100 is not relayed");
+    h.trunk_sends(trunk_cancel());
+    let sent = h.take_to(PBX_FLOW);
+    assert_eq!(
+        sent.iter().map(|s| s.method()).collect::<Vec<_>>(),
+        [Some("CANCEL".to_owned())],
+        "the CANCEL goes at once: {sent:#?}"
+    );
+    // The PBX answers the CANCEL and sends its 487: the call ends there.
+    h.pbx_sends(&pbx_response(&sent[0].request(), 200, ""));
+    h.pbx_sends(&pbx_response(&invite.request(), 487, ""));
+    assert_all_gone(&mut h);
+}
+
+/// Found as: INVITE, 180, CANCEL, and the callee never sends a final response. The
+/// INVITE client transaction sat in Proceeding (no timer there) and the call in
+/// `Cancelling`, a call slot lost per ignored CANCEL. RFC 3261 §9.1: after 64*T1 the
+/// INVITE is considered cancelled.
+#[test]
+fn a_callee_ignoring_a_cancel_does_not_hold_the_call_for_ever() {
+    let mut h = Harness::new();
+    let invite = start_inbound(&mut h);
+    h.pbx_sends(&pbx_response(&invite.request(), 180, ""));
+    h.take();
+    h.trunk_sends(trunk_cancel());
+    let cancel = h
+        .take_to(PBX_FLOW)
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("CANCEL"))
+        .expect("CANCEL to the PBX");
+    h.pbx_sends(&pbx_response(&cancel.request(), 200, ""));
+    // No 487, ever.
+    h.advance(Duration::from_secs(31));
+    assert_eq!(h.b2bua.calls_active(), 1, "not before 64*T1");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.b2bua.calls_active(), 0, "given up 64*T1 after the CANCEL");
+    assert!(
+        h.take_to(TRUNK_FLOW).is_empty(),
+        "the caller already had its 487"
+    );
+    assert_all_gone(&mut h);
+}
+
+/// Found as: a caller requiring 100rel, a reliable 183 with SDP to it, the PBX's 200
+/// held for the caller's PRACK, then a BYE from the PBX. The core sent a BYE to the
+/// caller (who had no dialog yet: it never got the 2xx) and left the caller's INVITE
+/// without a final response, its server transaction alive for ever. Now the caller's
+/// INVITE gets 487.
+#[test]
+fn a_bye_from_the_callee_while_its_2xx_waits_for_a_prack_answers_the_caller() {
+    let mut h = Harness::new();
+    h.trunk_sends(&trunk_invite().replacen(
+        "Supported: 100rel, timer, replaces\r\n",
+        "Supported: timer, replaces\r\nRequire: 100rel\r\n",
+        1,
+    ));
+    let invite = h.take_to(PBX_FLOW).pop().expect("INVITE to the PBX");
+    h.pbx_sends(&pbx_response(
+        &invite.request(),
+        183,
+        &pbx_sdp(1, "sendrecv"),
+    ));
+    let prov = h.take_to(TRUNK_FLOW);
+    assert!(
+        prov.iter()
+            .any(|s| s.code() == Some(183) && s.header("RSeq").is_some()),
+        "reliable 183 to the caller: {prov:#?}"
+    );
+    h.pbx_sends(&pbx_response(
+        &invite.request(),
+        200,
+        &pbx_sdp(1, "sendrecv"),
+    ));
+    assert!(
+        h.take_to(TRUNK_FLOW).iter().all(|s| s.code() != Some(200)),
+        "the 2xx is held until the PRACK"
+    );
+    h.pbx_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
+        &invite.text(),
+        true,
+        "pbx-tag-1",
+        102,
+        "",
+    ));
+    let sent = h.take();
+    let to_pbx: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == PBX_FLOW).collect();
+    assert_eq!(to_pbx.len(), 1, "{sent:#?}");
+    assert_eq!(to_pbx[0].code(), Some(200), "the PBX's BYE is answered");
+    let to_trunk: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == TRUNK_FLOW).collect();
+    assert_eq!(to_trunk.len(), 1, "{sent:#?}");
+    assert_eq!(
+        to_trunk[0].code(),
+        Some(487),
+        "the caller's INVITE gets its final"
+    );
+    assert!(to_trunk[0].header("CSeq").unwrap().ends_with("INVITE"));
+    assert_all_gone(&mut h);
+}
