@@ -43,7 +43,7 @@ def ood(pbx, method, flow=TRUNK_IN):
     return msg(pbx, 6, 0, OOD[method], 0, flow)
 
 def adv(ms):
-    v = ms if ms < 0x8000 else 0x8000 + ms // 100
+    v = ms if ms < 0x8000 else 0x8000 + ms // 10
     return bytes([3]) + struct.pack("<H", v)
 def fire(): return bytes([4])
 def flow_op(sub, port=0): return bytes([5, sub, port])
@@ -68,7 +68,7 @@ outbound_answered = invite(P) + resp(T, 183, SDP) + resp(T, 200, SDP) + req(P, "
 
 seeds = {
     "empty": b"",
-    "setup_only_maintenance": bytes([2 | 4 | 8]) + adv(40000) + adv(0x8000 * 10),
+    "setup_only_maintenance": bytes([2 | 4 | 8]) + adv(40000) + adv(300000),
     "inbound_full": bytes([DEFAULT]) + inbound_answered + req(P, "BYE") + resp(T, 200),
     "inbound_trunk_bye": bytes([DEFAULT]) + inbound_answered + req(T, "BYE", sel=1) + resp(P, 200),
     "inbound_no_sdp": bytes([DEFAULT]) + invite(T, 0) + resp(P, 200, SDP) + req(T, "ACK", SDP) + req(P, "BYE"),
@@ -83,7 +83,7 @@ seeds = {
     "cancel_before_provisional": bytes([DEFAULT]) + invite(T) + cancel(T) + resp(P, 180) + resp(P, 487) + adv(40000),
     "cancel_after_ringing": bytes([DEFAULT]) + invite(T) + resp(P, 180) + cancel(T) + resp(P, 200, sel=0) + resp(P, 487, sel=1),
     "cancel_race_200": bytes([DEFAULT]) + invite(T) + resp(P, 180) + cancel(T) + resp(P, 200, SDP, sel=1) + adv(40000),
-    "cancel_ignored": bytes([DEFAULT]) + invite(T) + resp(P, 180) + cancel(T) + adv(0x8000 * 5),
+    "cancel_ignored": bytes([DEFAULT]) + invite(T) + resp(P, 180) + cancel(T) + adv(160000),
     "pbx_cancel": bytes([DEFAULT]) + invite(P) + resp(T, 180) + cancel(P) + resp(T, 200) + resp(T, 487, sel=1),
     "ring_timeout": bytes([16]) + invite(T) + resp(P, 180) + adv(6000) + resp(P, 487, sel=1),
     "prack_caller_requires": bytes([DEFAULT]) + invite(T, SDP | REL) + resp(P, 183, SDP) + req(T, "PRACK") + resp(P, 200, SDP, sel=0) + req(T, "ACK") + req(P, "BYE"),
@@ -103,10 +103,10 @@ seeds = {
     "forged_tag": bytes([DEFAULT]) + inbound_answered + req(T, "BYE", flags=4, sel=1),
     "glare_491": bytes([DEFAULT]) + inbound_answered + req(T, "INVITE", SDP, sel=1) + req(P, "INVITE", SDP, sel=1) + resp(P, 491) + adv(5000),
     "fork_two_200": bytes([DEFAULT]) + invite(P) + resp(T, 180) + resp(T, 200, SDP, sel=1) + resp(T, 200, SDP | 4, sel=2),
-    "overload_calls": bytes([DEFAULT]) + invite(T) * 4 + invite(P) + adv(0x8000 * 4),
+    "overload_calls": bytes([DEFAULT]) + invite(T) * 4 + invite(P) + adv(130000),
     "admission_refuses": bytes([128]) + invite(T) * 3 + resp(P, 486) + adv(1000),
     "media_refused": bytes([32]) + invite(T) + invite(T) + resp(P, 200, SDP) + req(T, "ACK"),
-    "register_trunk": bytes([4 | 8]) + resp(T, 401) + resp(T, 200) + adv(0x8000 * 4),
+    "register_trunk": bytes([4 | 8]) + resp(T, 401) + resp(T, 200) + adv(130000),
     "keepalive_trunk": bytes([2 | 8]) + resp(T, 200) + adv(31000) + tx_error(0) + adv(40000),
     "ack_timeout": bytes([DEFAULT]) + invite(T) + resp(P, 200, SDP) + adv(40000),
     "bye_unknown": bytes([DEFAULT]) + ood(T, "BYE") + ood(P, "OPTIONS") + ood(T, "MESSAGE") + ood(P, "PRACK"),

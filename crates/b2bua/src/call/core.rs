@@ -21,6 +21,7 @@ use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
 mod audit;
 mod cancel;
 mod flows;
+mod relays;
 pub(super) mod reliable;
 mod trunks;
 
@@ -266,6 +267,8 @@ pub struct B2bua {
     trunk_state: Vec<TrunkState>,
     /// Connections the transport reported closed that dialogs may still be pinned to.
     closed: flows::ClosedFlows,
+    /// Calls that ended with a relayed re-INVITE in flight (see `relays.rs`).
+    ended_mid_reinvite: Vec<CallHandle>,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -339,6 +342,7 @@ impl B2bua {
             events: VecDeque::new(),
             counters: Counters::default(),
             closed: flows::ClosedFlows::default(),
+            ended_mid_reinvite: Vec::new(),
         }
     }
 
@@ -562,8 +566,14 @@ impl B2bua {
     }
 
     fn drain(&mut self, now: Instant, side: Option<Side>) {
-        while let Some(ev) = self.layer.poll_event() {
-            self.on_event(now, ev, side);
+        loop {
+            while let Some(ev) = self.layer.poll_event() {
+                self.on_event(now, ev, side);
+            }
+            if self.ended_mid_reinvite.is_empty() {
+                break;
+            }
+            self.finish_orphaned_relays(now);
         }
     }
 
@@ -766,6 +776,9 @@ impl B2bua {
 
     fn end_call(&mut self, handle: CallHandle, status: u16) {
         if let Some(call) = self.calls.remove(&handle) {
+            if call.reinvite_busy {
+                self.ended_mid_reinvite.push(handle);
+            }
             for d in &call.legs {
                 self.dialogs
                     .remove(&(d.call_id.clone(), d.local_tag.clone()));

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::inbound::start_inbound;
+use crate::inbound::{answered_inbound, start_inbound};
 
 /// The provider's CANCEL of `trunk_invite()`.
 fn trunk_cancel() -> &'static str {
@@ -141,5 +141,58 @@ fn a_bye_from_the_callee_while_its_2xx_waits_for_a_prack_answers_the_caller() {
         "the caller's INVITE gets its final"
     );
     assert!(to_trunk[0].header("CSeq").unwrap().ends_with("INVITE"));
+    assert_all_gone(&mut h);
+}
+
+/// Found as: an answered call, a re-INVITE from the trunk relayed to the PBX, a 180 from
+/// the PBX to it and then the PBX's BYE. The call ended but the trunk's re-INVITE never
+/// got a final response and the re-INVITE to the PBX stayed in Proceeding: two
+/// transactions kept for ever. Now the re-INVITE gets 487 (RFC 3261 §15.1.2) and the
+/// relayed copy is dropped.
+#[test]
+fn a_reinvite_pending_when_the_call_ends_gets_487_and_nothing_is_left() {
+    let mut h = Harness::new();
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    h.trunk_sends(&in_dialog_request(
+        "INVITE",
+        "SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-reinv-1",
+        &ok.text(),
+        false,
+        "",
+        4712,
+        &provider_sdp().replace("o=ProvMG 998877 1", "o=ProvMG 998877 2"),
+    ));
+    let reinvite = h
+        .take_to(PBX_FLOW)
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("INVITE"))
+        .expect("re-INVITE relayed to the PBX");
+    h.pbx_sends(&pbx_response(&reinvite.request(), 180, ""));
+    h.pbx_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
+        &reinvite.text(),
+        true,
+        "pbx-tag-1",
+        102,
+        "",
+    ));
+    let to_trunk = h.take_to(TRUNK_FLOW);
+    assert!(
+        to_trunk
+            .iter()
+            .any(|s| s.method().as_deref() == Some("BYE")),
+        "BYE relayed: {to_trunk:#?}"
+    );
+    let final_to_reinvite = to_trunk
+        .iter()
+        .find(|s| s.code().is_some_and(|c| c >= 200))
+        .expect("the trunk's re-INVITE gets a final response");
+    assert_eq!(final_to_reinvite.code(), Some(487));
+    assert_eq!(
+        final_to_reinvite.header("CSeq").as_deref(),
+        Some("4712 INVITE")
+    );
     assert_all_gone(&mut h);
 }
