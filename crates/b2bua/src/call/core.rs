@@ -1702,6 +1702,8 @@ impl B2bua {
             o.tx = new_id;
             o.request = copy;
             o.auth_tried = true;
+            // The new INVITE has had no provisional yet: a CANCEL waits for one.
+            o.provisional = false;
         }
         true
     }

@@ -196,3 +196,52 @@ fn a_reinvite_pending_when_the_call_ends_gets_487_and_nothing_is_left() {
     );
     assert_all_gone(&mut h);
 }
+
+/// Follows from the first fix (a 100 now releases a pending CANCEL): a 100 to the first
+/// INVITE, then a 407, must not let a CANCEL go for the re-sent INVITE before that one
+/// has had a provisional of its own (RFC 3261 §9.1).
+#[test]
+fn a_cancel_after_a_challenge_waits_for_the_new_invites_provisional() {
+    let mut h = Harness::new();
+    h.pbx_sends(&crate::outbound::pbx_invite(true));
+    let invite = h.take_to(TRUNK_FLOW).pop().expect("INVITE to the trunk");
+    h.trunk_sends(&trunk_response(&invite.request(), 100, "", ""));
+    h.trunk_sends(&trunk_response(
+        &invite.request(),
+        407,
+        "Proxy-Authenticate: Digest realm=\"sip.provider.example\", nonce=\"n1\"\r\n",
+        "",
+    ));
+    let retry = h
+        .take_to(TRUNK_FLOW)
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("INVITE"))
+        .expect("INVITE re-sent with credentials");
+    h.pbx_sends(
+        "CANCEL sip:004930999@198.19.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice Office\" <sip:201@pbx.corp.example>;tag=pbx-tag-from\r\n\
+         To: <sip:004930999@198.19.0.1>\r\n\
+         Call-ID: pbx-callid-77@pbx01.corp.example\r\n\
+         CSeq: 31 CANCEL\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    assert!(
+        h.take_to(TRUNK_FLOW)
+            .iter()
+            .all(|s| s.method().as_deref() != Some("CANCEL")),
+        "no CANCEL before the new INVITE's provisional"
+    );
+    h.trunk_sends(&trunk_response(&retry.request(), 100, "", ""));
+    let sent = h.take_to(TRUNK_FLOW);
+    let cancel = sent
+        .iter()
+        .find(|s| s.method().as_deref() == Some("CANCEL"))
+        .expect("CANCEL once the new INVITE had its 100");
+    assert_eq!(
+        cancel.header("Via"),
+        retry.header("Via"),
+        "the new INVITE's branch"
+    );
+}
