@@ -214,3 +214,9 @@ pub fn run_transactions(origin: Instant, data: &[u8]) {
         let _ = layer.poll_timeout().map(|t| assert!(t >= origin));
     }
 }
+
+mod calls;
+pub use self::calls::{
+    FUZZ_MAX_CALLS, FUZZ_MAX_TRANSACTIONS as FUZZ_CALLS_MAX_TRANSACTIONS, PASSWORD_SECRETS,
+    PBX_SECRETS, PROVIDER_SECRETS, Sink, run_calls, trace_calls,
+};

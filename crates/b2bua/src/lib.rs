@@ -13,7 +13,8 @@
 //! that closed ([`B2bua::flow_closed`]) hands its dialogs to the same peer's next
 //! connection (same side, same source IP, same transport; [`B2bua::flow_opened`]). Handles: INVITE with 100,
 //! 18x (early media), 2xx with per-leg ACK (and delayed offer), non-2xx (mapped), CANCEL
-//! (deferred until a provisional, RFC 3261 §9.1), BYE, re-INVITE/UPDATE/INFO relay with
+//! (deferred until a provisional, a 100 included; the INVITE given up 64*T1 after it,
+//! RFC 3261 §9.1), BYE (a relayed re-INVITE still pending gets 487), re-INVITE/UPDATE/INFO relay with
 //! SDP re-rewrite, 491 on glare, forked provisionals, a second fork's 2xx (ACK + BYE),
 //! 2xx retransmission until ACK (BYE both legs after 64*T1), ring timeout, Timer B (408),
 //! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once). Reliable provisionals

@@ -1,28 +1,96 @@
-//! Replays every seed and every recorded crash of the `transactions` fuzz target through
-//! the same entry point, on stable, so CI catches regressions without nightly.
+//! Replays every seed and every recorded crash of the fuzz targets through the same
+//! entry points, on stable, so CI catches regressions without nightly.
 
-use std::path::Path;
+// Setup helpers (not #[test] fns) may unwrap: a panic there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[test]
-fn transactions_corpus_replays() {
+/// Every file in `dirs` (under `fuzz/`), sorted.
+fn files(dirs: &[&str]) -> Vec<PathBuf> {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    // Only differences from the origin matter.
-    #[allow(clippy::disallowed_methods)]
-    let origin = Instant::now();
-    let mut replayed = 0;
-    for dir in ["corpus/transactions", "regressions/transactions"] {
+    let mut out = Vec::new();
+    for dir in dirs {
         let Ok(entries) = std::fs::read_dir(fuzz.join(dir)) else {
             continue;
         };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_file() && path.file_name().is_some_and(|n| n != ".gitkeep") {
-                let data = std::fs::read(&path).unwrap();
-                drawbridge_b2bua::fuzzing::run_transactions(origin, &data);
-                replayed += 1;
+                out.push(path);
             }
         }
     }
-    assert!(replayed >= 30, "seed corpus missing: {replayed} files");
+    out.sort();
+    out
+}
+
+// Only differences from the origin matter.
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
+#[test]
+fn transactions_corpus_replays() {
+    let origin = origin();
+    let files = files(&["corpus/transactions", "regressions/transactions"]);
+    for path in &files {
+        let data = std::fs::read(path).unwrap();
+        drawbridge_b2bua::fuzzing::run_transactions(origin, &data);
+    }
+    assert!(
+        files.len() >= 30,
+        "seed corpus missing: {} files",
+        files.len()
+    );
+}
+
+#[test]
+fn calls_corpus_replays() {
+    let origin = origin();
+    let files = files(&["corpus/calls", "regressions/calls"]);
+    let (mut answered, mut repinned, mut forged, mut auth) = (0, 0, 0, 0);
+    for path in &files {
+        let data = std::fs::read(path).unwrap();
+        let c = drawbridge_b2bua::fuzzing::run_calls(origin, &data);
+        answered += c.calls_answered;
+        repinned += c.dialogs_repinned;
+        forged += c.forged_in_dialog;
+        auth += c.auth_retries;
+    }
+    assert!(
+        files.len() >= 40,
+        "seed corpus missing: {} files",
+        files.len()
+    );
+    // The seeds reach deep states, not only 481s.
+    assert!(
+        answered >= 10,
+        "only {answered} calls answered by the seeds"
+    );
+    assert!(
+        repinned >= 1,
+        "only {repinned} dialogs re-pinned by the seeds"
+    );
+    assert!(forged >= 2, "only {forged} forged messages in the seeds");
+    assert!(auth >= 2, "only {auth} digest retries in the seeds");
+}
+
+/// `FUZZ_TRACE=<file> cargo test -p drawbridge-b2bua --test fuzz_corpus -- --ignored
+/// --nocapture`: prints what one `calls` script sends and receives.
+#[test]
+#[ignore = "a tool for writing seeds and reading crashes"]
+fn calls_trace() {
+    let Ok(path) = std::env::var("FUZZ_TRACE") else {
+        return;
+    };
+    let data = std::fs::read(path).unwrap();
+    let counters = drawbridge_b2bua::fuzzing::trace_calls(
+        origin(),
+        &data,
+        Box::new(|line| println!("{line}\n----")),
+    );
+    println!("{counters:?}");
 }

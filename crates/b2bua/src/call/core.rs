@@ -18,7 +18,10 @@ use super::headers::{
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
+mod audit;
+mod cancel;
 mod flows;
+mod relays;
 pub(super) mod reliable;
 mod trunks;
 
@@ -212,6 +215,8 @@ enum CallTimer {
     AckWait,
     /// A reliable provisional to the caller: retransmission or PRACK give-up.
     Reliable,
+    /// 64*T1 after the CANCEL of leg B's INVITE (see `cancel.rs`).
+    CancelGiveUp,
 }
 
 /// The B2BUA core, sans-IO (quinn-proto style).
@@ -262,6 +267,8 @@ pub struct B2bua {
     trunk_state: Vec<TrunkState>,
     /// Connections the transport reported closed that dialogs may still be pinned to.
     closed: flows::ClosedFlows,
+    /// Calls that ended with a relayed re-INVITE in flight (see `relays.rs`).
+    ended_mid_reinvite: Vec<CallHandle>,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -335,6 +342,7 @@ impl B2bua {
             events: VecDeque::new(),
             counters: Counters::default(),
             closed: flows::ClosedFlows::default(),
+            ended_mid_reinvite: Vec::new(),
         }
     }
 
@@ -532,6 +540,7 @@ impl B2bua {
                 CallTimer::Ring => self.ring_timeout(now, call),
                 CallTimer::AckWait => self.ack_timer(now, at, call),
                 CallTimer::Reliable => self.reliable_timer(now, at, call),
+                CallTimer::CancelGiveUp => self.cancel_give_up(now, call),
             }
             self.drain(now, None);
         }
@@ -552,12 +561,19 @@ impl B2bua {
                 .as_ref()
                 .is_some_and(|w| w.next == Some(at) || w.give_up == at),
             CallTimer::Reliable => reliable::timer_live(c, at),
+            CallTimer::CancelGiveUp => c.state == CallState::Cancelling,
         }
     }
 
     fn drain(&mut self, now: Instant, side: Option<Side>) {
-        while let Some(ev) = self.layer.poll_event() {
-            self.on_event(now, ev, side);
+        loop {
+            while let Some(ev) = self.layer.poll_event() {
+                self.on_event(now, ev, side);
+            }
+            if self.ended_mid_reinvite.is_empty() {
+                break;
+            }
+            self.finish_orphaned_relays(now);
         }
     }
 
@@ -786,6 +802,9 @@ impl B2bua {
 
     fn end_call(&mut self, handle: CallHandle, status: u16) {
         if let Some(call) = self.calls.remove(&handle) {
+            if call.reinvite_busy {
+                self.ended_mid_reinvite.push(handle);
+            }
             for d in &call.legs {
                 self.dialogs
                     .remove(&(d.call_id.clone(), d.local_tag.clone()));
@@ -1167,6 +1186,7 @@ impl B2bua {
         }
         if let Some(c) = cancel {
             self.send_cancel(now, c, b_side, b_flow);
+            self.arm_cancel_give_up(now, handle);
         }
         self.events.push_back(B2buaEvent::CallEnded {
             call: handle,
@@ -1234,7 +1254,9 @@ impl B2bua {
             Method::Bye => {
                 self.respond(now, id, &request, 200, None, &[]);
                 self.txs.insert(id, TxCtx::Done);
-                if state == CallState::Confirmed {
+                if self.bye_while_held(now, handle, leg, 487) {
+                    // The caller never got the 2xx: its INVITE was answered 487.
+                } else if state == CallState::Confirmed {
                     self.send_bye(now, handle, leg.other());
                     self.end_call(handle, 200);
                 } else if leg == Leg::A {
@@ -1541,7 +1563,8 @@ impl B2bua {
 
     fn on_response(&mut self, now: Instant, id: TransactionId, response: Response) {
         let code = code_of(&response);
-        if code == 100 {
+        // Only a call's INVITE cares about a 100: a CANCEL may be waiting for it.
+        if code == 100 && !matches!(self.txs.get(&id), Some(TxCtx::InviteOut(_))) {
             return;
         }
         if (code == 401 || code == 407) && self.retry_with_auth(now, id, &response) {
@@ -1712,6 +1735,8 @@ impl B2bua {
             o.tx = new_id;
             o.request = copy;
             o.auth_tried = true;
+            // The new INVITE has had no provisional yet: a CANCEL waits for one.
+            o.provisional = false;
         }
         true
     }
@@ -1732,7 +1757,9 @@ impl B2bua {
         };
         let current = call.outgoing.as_ref().is_some_and(|o| o.tx == id);
         let to_tag = hdr::tag_of(&response.headers, true);
-        if (101..200).contains(&code) {
+        // A 100 counts as the provisional a CANCEL waits for (RFC 3261 §9.1): after it
+        // no Timer B runs, so a callee sending nothing more would keep a cancelled call.
+        if (100..200).contains(&code) {
             let Some(o) = call.outgoing.as_mut().filter(|_| current) else {
                 return;
             };
@@ -1743,9 +1770,10 @@ impl B2bua {
                 let b = call.leg(Leg::B);
                 let (s, f) = (b.side, b.flow);
                 self.send_cancel(now, cancel, s, f);
+                self.arm_cancel_give_up(now, handle);
                 return;
             }
-            if call.state == CallState::Cancelling {
+            if call.state == CallState::Cancelling || code == 100 {
                 return;
             }
             let rseq = hdr::reliable_rseq(&response.headers);

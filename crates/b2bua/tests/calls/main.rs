@@ -2,6 +2,7 @@
 //! asserting on the bytes sent, parsed back with `drawbridge_sip::parse_message`.
 
 mod admission;
+mod fuzz_findings;
 mod harness;
 mod inbound;
 mod ipv6;

@@ -317,6 +317,39 @@ impl B2bua {
         true
     }
 
+    /// A BYE on `leg` while the callee's 2xx is held for the caller's PRACK: the caller's
+    /// INVITE still has no final response, so it gets `code` (a 2xx now would set up a
+    /// dialog that is already over); the callee gets a BYE unless it sent this one.
+    /// Whether an answer was held. Without this the caller's INVITE server transaction,
+    /// which has no timer once it sent a provisional, would stay for ever.
+    pub(super) fn bye_while_held(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        leg: Leg,
+        code: u16,
+    ) -> bool {
+        if leg == Leg::A {
+            return self.fail_held_answer(now, handle, code);
+        }
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return false;
+        };
+        let Some(rel) = call.reliable.as_mut() else {
+            return false;
+        };
+        if rel.held.take().is_none() {
+            return false;
+        }
+        rel.pending = None;
+        let a_tag = call.leg(Leg::A).local_tag.clone();
+        if let Some((tx, req)) = call.incoming.take() {
+            self.respond(now, tx, &req, code, Some(&a_tag), &[]);
+        }
+        self.end_call(handle, code);
+        true
+    }
+
     /// The body of the 2xx to the caller: the answer it already got in a reliable
     /// provisional, byte for byte (same `o=` version), whatever the callee's 2xx carried.
     ///
