@@ -16,8 +16,9 @@
 //! out released pairs before never-used ones, so at a steady load the same sockets cycle
 //! instead of four `socket`/`bind`/`close` and epoll registrations per call — that was
 //! 15 % of the CPU at 2,000 calls/s. A socket parked longer than [`PARK_IDLE`] is closed,
-//! and at most a quarter of the open-file limit is parked (past it, released sockets are
-//! closed as before): parking must never starve live calls of descriptors.
+//! at most a quarter of the open-file limit is parked (past it, released sockets are closed
+//! as before), and once media sockets take half of the limit nothing is parked and parked
+//! sockets are closed to make room: parking must never starve live calls of descriptors.
 //!
 //! The table is split into shards by port range (`MediaConfig::split`), each behind its own
 //! lock held for one batch's decisions; a call's legs always live in one shard. The
@@ -53,6 +54,10 @@ pub const PARK_IDLE: Duration = Duration::from_secs(60);
 /// sockets of live calls and everything else. At a high call rate with a long quarantine,
 /// parking every released socket would otherwise run the process out of descriptors.
 const PARK_SHARE_OF_NOFILE: usize = 4;
+
+/// Share of the open-file limit above which media sockets (live and parked together) are
+/// not parked any more, and parked ones are closed to make room for live calls.
+const MEDIA_SHARE_OF_NOFILE: usize = 2;
 
 /// The soft open-file limit (Linux `/proc/self/limits`), if it can be read.
 fn open_file_limit() -> Option<usize> {
@@ -106,11 +111,14 @@ struct Sockets {
     parked_count: usize,
     /// At most this many sockets are parked; past it, a released socket is closed.
     park_cap: usize,
+    /// Media sockets (live + parked) above which nothing is parked and parked sockets make
+    /// room for live ones.
+    media_budget: usize,
 }
 
 impl Sockets {
     fn park(&mut self, now: Instant, port: LocalPort) {
-        if self.parked_count >= self.park_cap {
+        if self.parked_count >= self.park_cap || self.by_port.len() > self.media_budget {
             if let Some(e) = self.by_port.remove(&port) {
                 e.task.abort();
                 if e.parked.is_some() {
@@ -139,6 +147,26 @@ impl Sockets {
             // Cannot happen: the table never hands out a port twice.
             Some(_) => true,
             None => false,
+        }
+    }
+
+    /// Closes up to `n` parked sockets, the longest parked first: live calls need the
+    /// descriptors more.
+    fn evict(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some((at, port)) = self.parked.pop_front() else {
+                return;
+            };
+            if self
+                .by_port
+                .get(&port)
+                .is_some_and(|e| e.parked == Some(at))
+                && let Some(e) = self.by_port.remove(&port)
+            {
+                e.task.abort();
+                self.parked_count -= 1;
+                n -= 1;
+            }
         }
     }
 
@@ -211,6 +239,7 @@ impl RtpRelay {
                 parked: VecDeque::new(),
                 parked_count: 0,
                 park_cap: open_file_limit().unwrap_or(1024) / PARK_SHARE_OF_NOFILE,
+                media_budget: open_file_limit().unwrap_or(1024) / MEDIA_SHARE_OF_NOFILE,
             }),
             park_idle: Mutex::new(PARK_IDLE),
             next_shard: Mutex::new(0),
@@ -263,6 +292,8 @@ impl RtpRelay {
                     }
                 }
             }
+            let over = (sockets.by_port.len() + missing.len()).saturating_sub(sockets.media_budget);
+            sockets.evict(over);
         }
         let mut bound = Vec::with_capacity(missing.len());
         for (local, addr) in missing {
@@ -349,9 +380,12 @@ impl RtpRelay {
     }
 
     /// Changes how many sockets may be parked at once (default: a quarter of the process's
-    /// open-file limit); past it, the sockets of an ended session are closed.
-    pub fn set_park_cap(&self, cap: usize) {
-        lock(&self.inner.sockets).park_cap = cap;
+    /// open-file limit) and the count of media sockets, live and parked, above which
+    /// nothing is parked and parked sockets are closed for live ones (default: half of it).
+    pub fn set_park_limits(&self, park_cap: usize, media_budget: usize) {
+        let mut s = lock(&self.inner.sockets);
+        s.park_cap = park_cap;
+        s.media_budget = media_budget;
     }
 
     /// Changes how long sockets stay parked (default [`PARK_IDLE`]); for tests and

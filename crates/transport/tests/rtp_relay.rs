@@ -304,7 +304,7 @@ async fn parking_stops_at_its_cap() {
         ..MediaConfig::default()
     };
     let relay = RtpRelay::new(config, events_tx).unwrap();
-    relay.set_park_cap(4);
+    relay.set_park_limits(4, 1000);
     let remote = |port| LegSpec {
         interface: InterfaceId(0),
         remote: RemoteSpec::from_sdp(
@@ -337,4 +337,44 @@ async fn parking_stops_at_its_cap() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(free, "the second session's sockets were closed");
+}
+
+/// Once media sockets reach their budget, a new session's sockets are made room for by
+/// closing parked ones, and an ended session's sockets are not parked.
+#[tokio::test]
+async fn live_calls_take_descriptors_from_parked_sockets() {
+    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
+    let config = MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min: 46000,
+        port_max: 46999,
+        ..MediaConfig::default()
+    };
+    let relay = RtpRelay::new(config, events_tx).unwrap();
+    relay.set_park_limits(100, 8);
+    let remote = |port| LegSpec {
+        interface: InterfaceId(0),
+        remote: RemoteSpec::from_sdp(
+            "127.0.0.10".parse().unwrap(),
+            port,
+            None,
+            Direction::SendRecv,
+            LatchMode::Strict,
+        ),
+    };
+    let (a, _) = relay.create_session(1, remote(4000), remote(4002)).unwrap();
+    let (b, _) = relay.create_session(2, remote(4004), remote(4006)).unwrap();
+    relay.remove_session(a).unwrap();
+    assert_eq!((relay.open_sockets(), relay.parked_sockets()), (4, 4));
+    // A third session needs 4 more: the budget of 8 makes the parked ones go.
+    let (c, _) = relay.create_session(3, remote(4008), remote(4010)).unwrap();
+    assert_eq!((relay.open_sockets(), relay.parked_sockets()), (8, 0));
+    relay.remove_session(b).unwrap();
+    assert_eq!(relay.parked_sockets(), 4, "under the budget again: parked");
+    relay.remove_session(c).unwrap();
+    assert_eq!(
+        relay.parked_sockets(),
+        8,
+        "4 + 4 parked fill the budget but do not pass it"
+    );
 }
