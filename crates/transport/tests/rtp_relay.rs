@@ -24,6 +24,38 @@ async fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
     }
 }
 
+/// A relay on 127.0.0.1/127.0.0.2 with ports `port_min..port_min+999`, and the receiver
+/// its media events go to (kept alive by the test).
+fn loopback_relay(
+    port_min: u16,
+) -> (
+    RtpRelay,
+    tokio::sync::mpsc::Receiver<drawbridge_media::MediaEvent>,
+) {
+    let (events_tx, events) = tokio::sync::mpsc::channel(16);
+    let config = MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min,
+        port_max: port_min + 999,
+        ..MediaConfig::default()
+    };
+    (RtpRelay::new(config, events_tx).unwrap(), events)
+}
+
+/// A leg on the public interface towards 127.0.0.10:`port`, strictly latched.
+fn strict_leg(port: u16) -> LegSpec {
+    LegSpec {
+        interface: InterfaceId(0),
+        remote: RemoteSpec::from_sdp(
+            "127.0.0.10".parse().unwrap(),
+            port,
+            None,
+            Direction::SendRecv,
+            LatchMode::Strict,
+        ),
+    }
+}
+
 #[tokio::test]
 async fn relays_both_ways_drops_strangers_and_tears_down() {
     let (events_tx, _events) = tokio::sync::mpsc::channel(16);
@@ -246,26 +278,11 @@ async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
 /// anyone to bind again.
 #[tokio::test]
 async fn parked_sockets_are_closed_when_idle() {
-    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min: 44000,
-        port_max: 44999,
-        ..MediaConfig::default()
-    };
-    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let (relay, _events) = loopback_relay(44000);
     relay.set_park_idle(Duration::ZERO);
-    let remote = |port| LegSpec {
-        interface: InterfaceId(0),
-        remote: RemoteSpec::from_sdp(
-            "127.0.0.10".parse().unwrap(),
-            port,
-            None,
-            Direction::SendRecv,
-            LatchMode::Strict,
-        ),
-    };
-    let (session, info) = relay.create_session(1, remote(4000), remote(4002)).unwrap();
+    let (session, info) = relay
+        .create_session(1, strict_leg(4000), strict_leg(4002))
+        .unwrap();
     let port = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
     assert!(
         std::net::UdpSocket::bind(port).is_err(),
@@ -296,27 +313,14 @@ async fn parked_sockets_are_closed_when_idle() {
 /// are closed and their ports can be bound again at once.
 #[tokio::test]
 async fn parking_stops_at_its_cap() {
-    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min: 45000,
-        port_max: 45999,
-        ..MediaConfig::default()
-    };
-    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let (relay, _events) = loopback_relay(45000);
     relay.set_park_limits(4, 1000);
-    let remote = |port| LegSpec {
-        interface: InterfaceId(0),
-        remote: RemoteSpec::from_sdp(
-            "127.0.0.10".parse().unwrap(),
-            port,
-            None,
-            Direction::SendRecv,
-            LatchMode::Strict,
-        ),
-    };
-    let (first, _) = relay.create_session(1, remote(4000), remote(4002)).unwrap();
-    let (second, info) = relay.create_session(2, remote(4004), remote(4006)).unwrap();
+    let (first, _) = relay
+        .create_session(1, strict_leg(4000), strict_leg(4002))
+        .unwrap();
+    let (second, info) = relay
+        .create_session(2, strict_leg(4004), strict_leg(4006))
+        .unwrap();
     relay.remove_session(first).unwrap();
     assert_eq!(
         relay.parked_sockets(),
@@ -343,31 +347,20 @@ async fn parking_stops_at_its_cap() {
 /// closing parked ones, and an ended session's sockets are not parked.
 #[tokio::test]
 async fn live_calls_take_descriptors_from_parked_sockets() {
-    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min: 46000,
-        port_max: 46999,
-        ..MediaConfig::default()
-    };
-    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let (relay, _events) = loopback_relay(46000);
     relay.set_park_limits(100, 8);
-    let remote = |port| LegSpec {
-        interface: InterfaceId(0),
-        remote: RemoteSpec::from_sdp(
-            "127.0.0.10".parse().unwrap(),
-            port,
-            None,
-            Direction::SendRecv,
-            LatchMode::Strict,
-        ),
-    };
-    let (a, _) = relay.create_session(1, remote(4000), remote(4002)).unwrap();
-    let (b, _) = relay.create_session(2, remote(4004), remote(4006)).unwrap();
+    let (a, _) = relay
+        .create_session(1, strict_leg(4000), strict_leg(4002))
+        .unwrap();
+    let (b, _) = relay
+        .create_session(2, strict_leg(4004), strict_leg(4006))
+        .unwrap();
     relay.remove_session(a).unwrap();
     assert_eq!((relay.open_sockets(), relay.parked_sockets()), (4, 4));
     // A third session needs 4 more: the budget of 8 makes the parked ones go.
-    let (c, _) = relay.create_session(3, remote(4008), remote(4010)).unwrap();
+    let (c, _) = relay
+        .create_session(3, strict_leg(4008), strict_leg(4010))
+        .unwrap();
     assert_eq!((relay.open_sockets(), relay.parked_sockets()), (8, 0));
     relay.remove_session(b).unwrap();
     assert_eq!(relay.parked_sockets(), 4, "under the budget again: parked");
