@@ -77,20 +77,3 @@ fn calls_corpus_replays() {
     assert!(forged >= 2, "only {forged} forged messages in the seeds");
     assert!(auth >= 2, "only {auth} digest retries in the seeds");
 }
-
-/// `FUZZ_TRACE=<file> cargo test -p drawbridge-b2bua --test fuzz_corpus -- --ignored
-/// --nocapture`: prints what one `calls` script sends and receives.
-#[test]
-#[ignore = "a tool for writing seeds and reading crashes"]
-fn calls_trace() {
-    let Ok(path) = std::env::var("FUZZ_TRACE") else {
-        return;
-    };
-    let data = std::fs::read(path).unwrap();
-    let counters = drawbridge_b2bua::fuzzing::trace_calls(
-        origin(),
-        &data,
-        Box::new(|line| println!("{line}\n----")),
-    );
-    println!("{counters:?}");
-}
