@@ -2,20 +2,29 @@
 //! writing seeds and reading crash inputs.
 //!
 //! `cargo run -p drawbridge-b2bua --example trace_calls -- crates/b2bua/fuzz/regressions/calls/<file>`
-// A tool run by hand: the clock origin and a failed read may panic.
-#![allow(clippy::disallowed_methods, clippy::expect_used)]
+// The clock origin of the script's virtual time.
+#![allow(clippy::disallowed_methods)]
 
+use std::process::ExitCode;
 use std::time::Instant;
 
-fn main() {
-    let path = std::env::args()
-        .nth(1)
-        .expect("usage: trace_calls <script file>");
-    let data = std::fs::read(&path).expect("reading the script");
+fn main() -> ExitCode {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: trace_calls <script file>");
+        return ExitCode::from(2);
+    };
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("reading {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let counters = drawbridge_b2bua::fuzzing::trace_calls(
         Instant::now(),
         &data,
         Box::new(|line| println!("{line}\n----")),
     );
     println!("{counters:?}");
+    ExitCode::SUCCESS
 }
