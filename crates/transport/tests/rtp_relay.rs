@@ -56,6 +56,18 @@ fn strict_leg(port: u16) -> LegSpec {
     }
 }
 
+/// Whether `addr` can be bound within a second: a closed socket's aborted task drops it on
+/// the runtime's next turn, not at once.
+async fn becomes_bindable(addr: SocketAddr) -> bool {
+    for _ in 0..20 {
+        if std::net::UdpSocket::bind(addr).is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn relays_both_ways_drops_strangers_and_tears_down() {
     let (events_tx, _events) = tokio::sync::mpsc::channel(16);
@@ -297,15 +309,7 @@ async fn parked_sockets_are_closed_when_idle() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(relay.parked_sockets(), 0);
-    let mut free = false;
-    for _ in 0..20 {
-        // The aborted tasks drop their sockets on the runtime's next turn.
-        if std::net::UdpSocket::bind(port).is_ok() {
-            free = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let free = becomes_bindable(port).await;
     assert!(free, "the port was given back");
 }
 
@@ -331,15 +335,7 @@ async fn parking_stops_at_its_cap() {
     assert_eq!(relay.parked_sockets(), 4, "the cap holds");
     assert_eq!(relay.open_sockets(), 0);
     let port = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
-    let mut free = false;
-    for _ in 0..20 {
-        // The aborted tasks drop their sockets on the runtime's next turn.
-        if std::net::UdpSocket::bind(port).is_ok() {
-            free = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let free = becomes_bindable(port).await;
     assert!(free, "the second session's sockets were closed");
 }
 
