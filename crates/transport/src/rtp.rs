@@ -227,6 +227,7 @@ impl RtpRelay {
     /// `events`.
     pub fn new(config: MediaConfig, events: mpsc::Sender<MediaEvent>) -> Result<Self, ConfigError> {
         let (configs, map) = config.split(SHARDS)?;
+        let nofile = open_file_limit().unwrap_or(1024);
         let shards = configs
             .into_iter()
             .map(|c| MediaTable::new(c).map(Mutex::new))
@@ -238,8 +239,8 @@ impl RtpRelay {
                 by_port: HashMap::new(),
                 parked: VecDeque::new(),
                 parked_count: 0,
-                park_cap: open_file_limit().unwrap_or(1024) / PARK_SHARE_OF_NOFILE,
-                media_budget: open_file_limit().unwrap_or(1024) / MEDIA_SHARE_OF_NOFILE,
+                park_cap: nofile / PARK_SHARE_OF_NOFILE,
+                media_budget: nofile / MEDIA_SHARE_OF_NOFILE,
             }),
             park_idle: Mutex::new(PARK_IDLE),
             next_shard: Mutex::new(0),
