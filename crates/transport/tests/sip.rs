@@ -459,17 +459,28 @@ fn tls_fixture() -> TlsFixture {
     TlsFixture { dir, ca, identity }
 }
 
-#[tokio::test]
-async fn tls_message_split_over_two_segments_arrives_framed_and_answers_go_back() {
-    let f = tls_fixture();
-    let (t, mut rx) = start(single(
+/// [`start`]s a transport with one TLS listener (see [`listener`]) presenting `f`'s
+/// identity; also returns the listener's address.
+async fn start_tls(
+    f: &TlsFixture,
+    allow: &[(&str, usize)],
+    kernel_filter: bool,
+) -> (SipTransports, mpsc::Receiver<Inbound>, SocketAddr) {
+    let (t, rx) = start(single(
         Transport::Tls,
-        &[("127.0.0.2/32", 1)],
-        true,
+        allow,
+        kernel_filter,
         Some(f.identity.clone()),
     ))
     .await;
     let dst = t.local_addr(Transport::Tls).unwrap();
+    (t, rx, dst)
+}
+
+#[tokio::test]
+async fn tls_message_split_over_two_segments_arrives_framed_and_answers_go_back() {
+    let f = tls_fixture();
+    let (t, mut rx, dst) = start_tls(&f, &[("127.0.0.2/32", 1)], true).await;
     let mut tls = tls_from(&f.ca, "127.0.0.2", dst).await;
     let msg = options("split");
     let second = with_body("next", "hello");
@@ -547,14 +558,7 @@ fn client_hello(ca: &Ca) -> Vec<u8> {
 async fn non_allowlisted_tls_client_gets_no_server_hello() {
     let f = tls_fixture();
     // Userspace check (kernel filter off): accepted by the kernel, closed unread.
-    let (t, _rx) = start(single(
-        Transport::Tls,
-        &[("127.0.0.2/32", 0)],
-        false,
-        Some(f.identity.clone()),
-    ))
-    .await;
-    let dst = t.local_addr(Transport::Tls).unwrap();
+    let (t, _rx, dst) = start_tls(&f, &[("127.0.0.2/32", 0)], false).await;
     let mut tcp = tcp_from("127.0.0.3", dst).await.unwrap();
     wait_for(&t, |s| s.dropped_not_allowlisted == 1).await;
     let _ = tcp.write_all(&client_hello(&f.ca)).await;
@@ -569,14 +573,7 @@ async fn non_allowlisted_tls_client_gets_no_server_hello() {
     );
 
     // Kernel filter on: no SYN-ACK at all, so the connect does not even complete.
-    let (t, _rx) = start(single(
-        Transport::Tls,
-        &[("127.0.0.2/32", 0)],
-        true,
-        Some(f.identity.clone()),
-    ))
-    .await;
-    let dst = t.local_addr(Transport::Tls).unwrap();
+    let (t, _rx, dst) = start_tls(&f, &[("127.0.0.2/32", 0)], true).await;
     match tokio::time::timeout(Duration::from_millis(500), tcp_from("127.0.0.3", dst)).await {
         Err(_) | Ok(Err(_)) => {}
         Ok(Ok(mut tcp)) => {
@@ -667,14 +664,7 @@ async fn mtls_trunk_requires_a_client_certificate_other_trunks_do_not() {
 #[tokio::test]
 async fn certificate_reload_serves_new_clients_and_keeps_existing_connections() {
     let f = tls_fixture();
-    let (t, mut rx) = start(single(
-        Transport::Tls,
-        &[("127.0.0.2/32", 0)],
-        true,
-        Some(f.identity.clone()),
-    ))
-    .await;
-    let dst = t.local_addr(Transport::Tls).unwrap();
+    let (t, mut rx, dst) = start_tls(&f, &[("127.0.0.2/32", 0)], true).await;
     let old_der = std::fs::read(&f.identity.cert_file).unwrap();
 
     let mut first = tls_from(&f.ca, "127.0.0.2", dst).await;
