@@ -209,6 +209,21 @@ async fn within<F: Future>(f: F) -> F::Output {
         .expect("done within 5 s")
 }
 
+/// A transport with one UDP listener (127.0.0.2 allowed as trunk 0, no kernel filter)
+/// delivering into `sink`, the listener's address, and a socket at 127.0.0.2.
+async fn udp_into(
+    sink: drawbridge_transport::sip::InboundSink,
+) -> (SipTransports, SocketAddr, UdpSocket) {
+    let t = SipTransports::bind(
+        single(Transport::Udp, &[("127.0.0.2/32", 0)], false, None),
+        sink,
+    )
+    .await
+    .unwrap();
+    let dst = t.local_addr(Transport::Udp).unwrap();
+    (t, dst, udp_from("127.0.0.2").await)
+}
+
 async fn recv(rx: &mut mpsc::Receiver<Inbound>) -> Inbound {
     tokio::time::timeout(WAIT, rx.recv())
         .await
@@ -325,14 +340,7 @@ async fn a_sharded_sink_delivers_each_message_to_the_channel_its_bytes_pick() {
             .map_or(0, |b| usize::from(b - b'0') % n)
     }
     let sink = drawbridge_transport::sip::InboundSink::sharded(vec![tx0, tx1], pick);
-    let t = SipTransports::bind(
-        single(Transport::Udp, &[("127.0.0.2/32", 0)], false, None),
-        sink,
-    )
-    .await
-    .unwrap();
-    let dst = t.local_addr(Transport::Udp).unwrap();
-    let a = udp_from("127.0.0.2").await;
+    let (_t, dst, a) = udp_into(sink).await;
     for tag in ["x0", "y1", "z1", "w0"] {
         a.send_to(&options(tag), dst).await.unwrap();
     }
@@ -370,14 +378,7 @@ async fn a_busy_channel_sheds_new_requests_but_keeps_in_dialog_ones() {
         |b| drawbridge_sip::route_key(b).starts_new_work(),
         vec![sibling],
     );
-    let t = SipTransports::bind(
-        single(Transport::Udp, &[("127.0.0.2/32", 0)], false, None),
-        sink,
-    )
-    .await
-    .unwrap();
-    let dst = t.local_addr(Transport::Udp).unwrap();
-    let a = udp_from("127.0.0.2").await;
+    let (t, dst, a) = udp_into(sink).await;
     let bye = |tag: &str| {
         format!("BYE sip:drawbridge SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK{tag}\r\nTo: <sip:x>;tag=t\r\nCall-ID: {tag}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").into_bytes()
     };
