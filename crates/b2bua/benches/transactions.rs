@@ -68,6 +68,18 @@ fn new_server(layer: &mut TransactionLayer, now: Instant, req: &Request) -> Tran
     id
 }
 
+/// Answers `req`, a new request, with each of `responses` (code, reason) in turn, then
+/// drains what the layer queued.
+fn serve(layer: &mut TransactionLayer, now: Instant, req: &Request, responses: &[(u16, &str)]) {
+    let id = new_server(layer, now, req);
+    for (code, reason) in responses {
+        layer
+            .send_response(now, id, response_to(req, *code, reason, Some("t")))
+            .unwrap();
+    }
+    drain(layer);
+}
+
 /// Runs `one` on every item, `rounds` times 40 s apart from `base`, firing the timers 33 s
 /// into each round (then `after_round` checks the layer), and prints the items per second.
 fn rate<T>(
@@ -179,16 +191,7 @@ fn main() {
         &mut layer,
         clock,
         &invites,
-        |layer, now, req| {
-            let id = new_server(layer, now, req);
-            layer
-                .send_response(now, id, response_to(req, 180, "Ringing", Some("t")))
-                .unwrap();
-            layer
-                .send_response(now, id, response_to(req, 200, "OK", Some("t")))
-                .unwrap();
-            drain(layer);
-        },
+        |layer, now, req| serve(layer, now, req, &[(180, "Ringing"), (200, "OK")]),
         |layer| assert!(layer.is_empty()),
     );
 
@@ -226,13 +229,7 @@ fn main() {
         &mut layer,
         clock,
         &options,
-        |layer, now, req| {
-            let id = new_server(layer, now, req);
-            layer
-                .send_response(now, id, response_to(req, 200, "OK", Some("t")))
-                .unwrap();
-            drain(layer);
-        },
+        |layer, now, req| serve(layer, now, req, &[(200, "OK")]),
         |_| {},
     );
 }
