@@ -286,9 +286,9 @@ pub mod prelude {
     };
 }
 
-pub(crate) type NomError<'a> = nom::Err<nom::error::VerboseError<&'a [u8]>>;
-pub(crate) type NomStrError<'a> = nom::Err<nom::error::VerboseError<&'a str>>;
-pub(crate) type GenericNomError<'a, T> = nom::Err<nom::error::VerboseError<T>>;
+pub(crate) type NomError<'a> = nom::Err<nom::error::Error<&'a [u8]>>;
+pub(crate) type NomStrError<'a> = nom::Err<nom::error::Error<&'a str>>;
+pub(crate) type GenericNomError<'a, T> = nom::Err<nom::error::Error<T>>;
 pub(crate) type IResult<'a, T> = Result<(&'a [u8], T), nom::Err<TokenizerError>>;
 //pub(crate) type SResult<'a, T> = Result<(&'a str, T), nom::Err<TokenizerError>>;
 pub(crate) type GResult<I, T> = Result<(I, T), nom::Err<TokenizerError>>;

@@ -121,7 +121,7 @@ pub mod tokenizer {
                 })?;
             //TODO: helpful to return early in case we parse a response but maybe it should not
             //be checked here though
-            match tag::<_, _, nom::error::VerboseError<T>>("SIP/")(method) {
+            match tag::<_, _, nom::error::Error<T>>("SIP/")(method) {
                 Err(_) => Ok((rem, Self::from(method))),
                 Ok(_) => Err(TokenizerError::from(("method", part)).into()),
             }

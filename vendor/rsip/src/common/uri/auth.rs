@@ -107,7 +107,7 @@ pub mod tokenizer {
                 TokenizerError::from(("auth user", part)).into()
             })?;
 
-            let (user, password) = match tuple::<_, _, nom::error::VerboseError<T>, _>((
+            let (user, password) = match tuple::<_, _, nom::error::Error<T>, _>((
                 take_until(":"),
                 tag(":"),
                 rest,

@@ -248,7 +248,7 @@ pub mod tokenizer {
     {
         use nom::bytes::complete::tag_no_case;
         matches!(
-            tag_no_case::<_, _, nom::error::VerboseError<T>>("tel")(scheme),
+            tag_no_case::<_, _, nom::error::Error<T>>("tel")(scheme),
             Ok((rest, _)) if rest.is_empty()
         )
     }
@@ -272,7 +272,7 @@ pub mod tokenizer {
             TokenizerError::from(("tel: subscriber", part)).into()
         })?;
         let next_ok = rem.is_empty()
-            || nom::bytes::complete::take_while1::<_, _, nom::error::VerboseError<T>>(
+            || nom::bytes::complete::take_while1::<_, _, nom::error::Error<T>>(
                 |c: I| {
                     let c = c.as_char();
                     c == ';' || c == ' '

@@ -165,7 +165,7 @@ pub mod tokenizer {
                 bytes::complete::{tag, take_until},
                 character::complete::space0,
                 combinator::{map, rest},
-                error::VerboseError,
+                error::Error as QuietError,
                 multi::many0,
                 sequence::tuple,
             };
@@ -175,7 +175,7 @@ pub mod tokenizer {
                 rest,
             ));
 
-            let (rem, (_, _, uri, _, params)) = tuple::<_, _, VerboseError<T>, _>((
+            let (rem, (_, _, uri, _, params)) = tuple::<_, _, QuietError<T>, _>((
                 space0,
                 tag("<"),
                 take_until(">"),

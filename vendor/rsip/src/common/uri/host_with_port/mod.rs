@@ -260,7 +260,7 @@ pub mod tokenizer {
             // port (if any) is after the closing bracket, not after the first ':'. The
             // host keeps its brackets; the conversion to `Host` checks the address.
             if let Ok((after, (_, inner, _))) =
-                tuple::<_, _, nom::error::VerboseError<T>, _>((tag("["), take_until("]"), tag("]")))(
+                tuple::<_, _, nom::error::Error<T>, _>((tag("["), take_until("]"), tag("]")))(
                     host_with_port,
                 )
             {
@@ -268,17 +268,17 @@ pub mod tokenizer {
                 if after.input_len() == 0 {
                     return Ok((rem, (host, None).into()));
                 }
-                return match tuple::<_, _, nom::error::VerboseError<T>, _>((tag(":"), rest))(after)
+                return match tuple::<_, _, nom::error::Error<T>, _>((tag(":"), rest))(after)
                 {
                     Ok((_, (_, port))) => Ok((rem, (host, Some(port)).into())),
                     Err(_) => Err(TokenizerError::from(("host with port (after ])", part)).into()),
                 };
             }
-            if tag::<_, _, nom::error::VerboseError<T>>("[")(host_with_port).is_ok() {
+            if tag::<_, _, nom::error::Error<T>>("[")(host_with_port).is_ok() {
                 return Err(TokenizerError::from(("host with port (unclosed [)", part)).into());
             }
 
-            let (host, port) = match tuple::<_, _, nom::error::VerboseError<T>, _>((
+            let (host, port) = match tuple::<_, _, nom::error::Error<T>, _>((
                 take_until(":"),
                 tag(":"),
                 rest,

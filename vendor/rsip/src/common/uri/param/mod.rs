@@ -200,7 +200,7 @@ pub mod tokenizer {
             InputLength, InputTake, InputTakeAtPosition,
         };
 
-        if let Ok((body, _)) = tag::<_, _, nom::error::VerboseError<T>>("\"")(part) {
+        if let Ok((body, _)) = tag::<_, _, nom::error::Error<T>>("\"")(part) {
             // Find the closing quote, skipping `\x` quoted-pairs.
             let escaped = std::cell::Cell::new(false);
             let (after, inner) = body.split_at_position_complete(|c: I| {

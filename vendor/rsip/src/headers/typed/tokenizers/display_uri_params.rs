@@ -13,7 +13,7 @@ impl<'a> Tokenize<'a> for DisplayUriParamsTokenizer<'a> {
         use nom::{
             bytes::complete::{tag, take_until},
             combinator::rest,
-            error::VerboseError,
+            error::Error as QuietError,
             multi::many0,
             sequence::tuple,
         };
@@ -22,7 +22,7 @@ impl<'a> Tokenize<'a> for DisplayUriParamsTokenizer<'a> {
         // quoted parameter value (`sip:a@b;x="<y>"`) does not start the URI.
         if let Some(open) = angle_outside_quotes(part) {
             let (display_name, after) = part.split_at(open);
-            let (_, (_, uri, _, params)) = tuple::<_, _, VerboseError<&str>, _>((
+            let (_, (_, uri, _, params)) = tuple::<_, _, QuietError<&str>, _>((
                 tag("<"),
                 take_until(">"),
                 tag(">"),
