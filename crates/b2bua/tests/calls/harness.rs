@@ -342,6 +342,17 @@ impl Harness {
             .join("\n")
     }
 
+    /// The first media port of the last SDP from `from` the media layer was told about.
+    pub(crate) fn last_media_port(&self, from: Side) -> Option<u16> {
+        let media = self.media.lock().unwrap();
+        media
+            .relays
+            .iter()
+            .rev()
+            .find(|(_, f, _, _)| *f == from)
+            .map(|(_, _, _, info)| info[0].port)
+    }
+
     pub(crate) fn remote(&self, id: u64) -> SocketAddr {
         if id == PBX_FLOW {
             pbx_flow().remote

@@ -240,7 +240,7 @@ fn a_challenged_prack_is_retried_in_the_dialogs_cseq_space() {
 // ---- a caller that requires 100rel: our reliable provisionals towards it -------------
 
 /// The provider's INVITE (TLS) with `Require: 100rel`.
-fn trunk_invite_requiring_100rel() -> String {
+pub(crate) fn trunk_invite_requiring_100rel() -> String {
     trunk_invite().replacen(
         "Supported: 100rel, timer, replaces\r\n",
         "Supported: timer, replaces\r\nRequire: 100rel\r\n",
@@ -249,7 +249,7 @@ fn trunk_invite_requiring_100rel() -> String {
 }
 
 /// The PBX's INVITE (UDP) with `Require: 100rel`.
-fn pbx_invite_requiring_100rel(offer: bool) -> String {
+pub(crate) fn pbx_invite_requiring_100rel(offer: bool) -> String {
     pbx_invite(offer).replacen(
         "Supported: replaces, timer\r\n",
         "Supported: replaces, timer, 100rel\r\nRequire: 100rel\r\n",
@@ -258,7 +258,7 @@ fn pbx_invite_requiring_100rel(offer: bool) -> String {
 }
 
 /// The RSeq of a reliable provisional we sent, checking it is one.
-fn rseq(s: &Sent) -> u32 {
+pub(crate) fn rseq(s: &Sent) -> u32 {
     assert!(
         s.header("Require").unwrap_or_default().contains("100rel"),
         "not reliable: {}",
@@ -270,7 +270,18 @@ fn rseq(s: &Sent) -> u32 {
 }
 
 /// A PRACK from the PBX for `prov` (a provisional we sent it), with RAck `rack`.
-fn pbx_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
+pub(crate) fn pbx_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
+    pbx_prack_with(prov, branch, cseq, rack, "")
+}
+
+/// [`pbx_prack`] carrying `sdp` (an answer, or an offer).
+pub(crate) fn pbx_prack_with(
+    prov: &Sent,
+    branch: &str,
+    cseq: u32,
+    rack: &str,
+    sdp: &str,
+) -> String {
     in_dialog_request(
         "PRACK",
         &format!("SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-{branch}\r\nRAck: {rack}"),
@@ -278,12 +289,12 @@ fn pbx_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
         false,
         "",
         cseq,
-        "",
+        sdp,
     )
 }
 
 /// A PRACK from the provider for `prov`, with RAck `rack`.
-fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
+pub(crate) fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
     in_dialog_request(
         "PRACK",
         &format!("SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-{branch}\r\nRAck: {rack}"),
@@ -296,7 +307,7 @@ fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
 }
 
 /// Outbound call from a PBX requiring 100rel, up to the INVITE on the trunk.
-fn start_outbound_reliable(h: &mut Harness, offer: bool) -> Sent {
+pub(crate) fn start_outbound_reliable(h: &mut Harness, offer: bool) -> Sent {
     h.pbx_sends(&pbx_invite_requiring_100rel(offer));
     let sent = h.take();
     assert_eq!(sent[0].code(), Some(100), "not refused: {}", sent[0].text());
@@ -314,7 +325,7 @@ fn start_outbound_reliable(h: &mut Harness, offer: bool) -> Sent {
     invite
 }
 
-fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
+pub(crate) fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
     sent.iter()
         .filter(|s| s.flow.id.0 == flow && s.code().is_some_and(|c| (101..200).contains(&c)))
         .cloned()
@@ -322,7 +333,7 @@ fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
 }
 
 /// The handle of the harness's first call.
-fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
+pub(crate) fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
     let Some(B2buaEvent::CallStarted { call, .. }) = h.events.first() else {
         panic!("no call started: {:?}", h.events)
     };
@@ -330,7 +341,7 @@ fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
 }
 
 /// Nothing of the call is left in the core: no call, dialog, transaction or deadline.
-fn assert_nothing_left(h: &mut Harness) {
+pub(crate) fn assert_nothing_left(h: &mut Harness) {
     assert_eq!(h.b2bua.calls_active(), 0);
     assert_eq!(h.b2bua.dialogs(), 0);
     // Completed server and client transactions go with their timers (D, J, K at most
@@ -867,19 +878,14 @@ fn an_offer_in_a_prack_is_refused_but_the_provisional_is_acknowledged() {
     let invite = start_outbound_reliable(&mut h, true);
     h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
     let p = provisionals(&h.take(), PBX_FLOW).remove(0);
-    let prack = in_dialog_request(
-        "PRACK",
-        &format!(
-            "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-prack-sdp\r\nRAck: {} 31 INVITE",
-            rseq(&p)
-        ),
-        &p.text(),
-        false,
-        "",
+    let rack = format!("{} 31 INVITE", rseq(&p));
+    h.pbx_sends(&pbx_prack_with(
+        &p,
+        "prack-sdp",
         32,
+        &rack,
         &pbx_sdp(2, "sendrecv"),
-    );
-    h.pbx_sends(&prack);
+    ));
     let sent = h.take();
     assert_eq!(sent.len(), 1, "nothing to the trunk: {sent:#?}");
     assert_eq!(sent[0].code(), Some(488));

@@ -1,0 +1,378 @@
+//! Late offer with 100rel (RFC 3262 §5): a caller requiring 100rel sends an INVITE
+//! without SDP; the callee's reliable 18x carries the offer, which reaches the caller in
+//! our reliable provisional; the caller answers in its PRACK, and that answer rides on
+//! our PRACK to the callee. Early media without an offer in the INVITE.
+
+// Setup helpers (not #[test] fns) may expect: a panic there is a failed test.
+#![allow(clippy::expect_used)]
+
+use std::time::Duration;
+
+use drawbridge_b2bua::{B2buaEvent, Side};
+
+use crate::harness::*;
+use crate::prack::{
+    assert_nothing_left, pbx_prack, pbx_prack_with, provisionals, rseq, start_outbound_reliable,
+    started_call,
+};
+
+/// The trunk's reliable provisional `code` (RSeq `n`) to `invite`, with `sdp`.
+fn reliable(invite: &Sent, code: u16, n: u32, sdp: &str) -> String {
+    trunk_response(
+        &invite.request(),
+        code,
+        &format!("Require: 100rel\r\nRSeq: {n}\r\n"),
+        sdp,
+    )
+}
+
+/// An offerless outbound call from a PBX requiring 100rel, up to the callee's offer in
+/// a reliable 183: returns (INVITE to the trunk, the 183 the PBX got).
+fn late_offer_in_183(h: &mut Harness) -> (Sent, Sent) {
+    let invite = start_outbound_reliable(h, false);
+    assert!(invite.body().is_empty());
+    assert!(
+        invite
+            .header("Supported")
+            .unwrap_or_default()
+            .contains("100rel"),
+        "the callee may send its offer reliably: {}",
+        invite.text()
+    );
+    h.trunk_sends(&reliable(&invite, 183, 1, &provider_sdp()));
+    let sent = h.take();
+    assert!(
+        sent.iter().all(|s| s.flow.id.0 != TRUNK_FLOW),
+        "our PRACK waits for the caller's answer: {sent:#?}"
+    );
+    let p = provisionals(&sent, PBX_FLOW).remove(0);
+    (invite, p)
+}
+
+/// The PBX's PRACK of `p` answering its offer.
+fn pbx_answers(p: &Sent, cseq: u32) -> String {
+    let rack = format!("{} 31 INVITE", rseq(p));
+    pbx_prack_with(
+        p,
+        &format!("prack-{cseq}"),
+        cseq,
+        &rack,
+        &pbx_sdp(1, "sendrecv"),
+    )
+}
+
+#[test]
+fn a_reliable_late_offer_reaches_the_caller_and_its_prack_answer_reaches_the_callee() {
+    let mut h = Harness::new();
+    let (invite, p) = late_offer_in_183(&mut h);
+    assert_eq!(p.code(), Some(183));
+    let offer = p.body();
+    assert!(
+        offer.contains(&format!("c=IN IP4 {LAN_MEDIA}")),
+        "{}",
+        p.text()
+    );
+    assert_eq!(h.last_media_port(Side::trunk(0)), Some(31000));
+    assert_eq!(h.last_media_port(Side::Pbx), None, "no answer yet");
+
+    h.pbx_sends(&pbx_answers(&p, 32));
+    let sent = h.take();
+    let ok = sent
+        .iter()
+        .find(|s| s.flow.id.0 == PBX_FLOW)
+        .expect("200 to the PBX's PRACK");
+    assert_eq!(
+        (ok.code(), ok.header("CSeq").as_deref()),
+        (Some(200), Some("32 PRACK"))
+    );
+    assert!(ok.body().is_empty());
+    let prack = sent
+        .iter()
+        .find(|s| s.flow.id.0 == TRUNK_FLOW)
+        .expect("our PRACK to the trunk");
+    assert_eq!(prack.method().as_deref(), Some("PRACK"), "{}", prack.text());
+    assert_eq!(prack.header("RAck").as_deref(), Some("1 1 INVITE"));
+    assert!(
+        prack.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")),
+        "the answer, rewritten: {}",
+        prack.text()
+    );
+    assert_eq!(
+        h.last_media_port(Side::Pbx),
+        Some(14000),
+        "the caller's media"
+    );
+
+    // A retransmitted 183 changes nothing.
+    h.trunk_sends(&reliable(&invite, 183, 1, &provider_sdp()));
+    assert!(h.take().is_empty());
+    h.trunk_sends(&trunk_response(&prack.request(), 200, "", ""));
+    assert!(
+        h.take().is_empty(),
+        "the PRACK's 200 stays on the trunk leg"
+    );
+
+    // The 2xx (repeating the SDP) is ACKed at once without SDP; the caller's 2xx has none.
+    h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
+    let sent = h.take();
+    let ack = sent
+        .iter()
+        .find(|s| s.flow.id.0 == TRUNK_FLOW)
+        .expect("ACK to the trunk");
+    assert_eq!(ack.method().as_deref(), Some("ACK"));
+    assert!(
+        ack.body().is_empty(),
+        "offer/answer is done: {}",
+        ack.text()
+    );
+    let ok = sent
+        .iter()
+        .find(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(200))
+        .expect("200 to the PBX");
+    assert!(
+        ok.body().is_empty(),
+        "no new offer in the 2xx: {}",
+        ok.text()
+    );
+    h.pbx_sends(&ack_for(
+        &ok.text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
+        31,
+        "",
+    ));
+    assert!(h.take().is_empty(), "the ACK stays on the PBX leg");
+
+    let (to_pbx, to_trunk) = (h.all_bytes_to(PBX_FLOW), h.all_bytes_to(TRUNK_FLOW));
+    for secret in PROVIDER_SECRETS {
+        assert!(!to_pbx.contains(secret), "{secret:?} leaked to the PBX");
+    }
+    for secret in PBX_SECRETS {
+        assert!(!to_trunk.contains(secret), "{secret:?} leaked to the trunk");
+    }
+    h.pbx_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
+        &ok.text(),
+        false,
+        "",
+        33,
+        "",
+    ));
+    let bye = h
+        .take_to(TRUNK_FLOW)
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("BYE"))
+        .expect("BYE to the trunk");
+    h.trunk_sends(&trunk_response(&bye.request(), 200, "", ""));
+    assert_eq!(h.media.lock().unwrap().released.len(), 1);
+    assert_nothing_left(&mut h);
+}
+
+#[test]
+fn a_caller_that_never_answers_the_late_offer_fails_the_call_after_64_t1() {
+    let mut h = Harness::new();
+    let (invite, _) = late_offer_in_183(&mut h);
+    h.advance(Duration::from_secs(32));
+    let sent = h.take();
+    assert!(
+        sent.iter().all(|s| s.method().as_deref() != Some("PRACK")),
+        "no PRACK without the answer: {sent:#?}"
+    );
+    assert!(
+        sent.iter()
+            .any(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(500)),
+        "{sent:#?}"
+    );
+    let cancel = sent
+        .iter()
+        .find(|s| s.flow.id.0 == TRUNK_FLOW)
+        .expect("CANCEL to the trunk");
+    assert_eq!(cancel.method().as_deref(), Some("CANCEL"));
+    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
+    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
+    assert_eq!(h.media.lock().unwrap().released.len(), 1);
+    assert_nothing_left(&mut h);
+}
+
+#[test]
+fn a_prack_without_an_answer_to_the_late_offer_gets_488_and_fails_the_call() {
+    let mut h = Harness::new();
+    let (invite, p) = late_offer_in_183(&mut h);
+    h.pbx_sends(&pbx_prack(
+        &p,
+        "prack-1",
+        32,
+        &format!("{} 31 INVITE", rseq(&p)),
+    ));
+    let sent = h.take();
+    let to_pbx: Vec<_> = sent
+        .iter()
+        .filter(|s| s.flow.id.0 == PBX_FLOW)
+        .map(|s| (s.code(), s.header("CSeq").unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        to_pbx,
+        [
+            (Some(488), "32 PRACK".to_owned()),
+            (Some(488), "31 INVITE".to_owned())
+        ]
+    );
+    let to_trunk: Vec<_> = sent
+        .iter()
+        .filter(|s| s.flow.id.0 == TRUNK_FLOW)
+        .map(|s| s.method())
+        .collect();
+    assert_eq!(to_trunk, [Some("CANCEL".to_owned())], "{sent:#?}");
+    assert!(h.events.contains(&B2buaEvent::CallEnded {
+        call: started_call(&h),
+        status: 488
+    }));
+    let cancel = sent.iter().find(|s| s.flow.id.0 == TRUNK_FLOW).unwrap();
+    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
+    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
+    h.pbx_sends(&ack_for(
+        &sent[1].text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1",
+        31,
+        "",
+    ));
+    assert_nothing_left(&mut h);
+}
+
+#[test]
+fn an_update_with_an_offer_is_refused_while_the_late_offer_is_unanswered() {
+    let mut h = Harness::new();
+    let (invite, p) = late_offer_in_183(&mut h);
+    h.pbx_sends(&in_dialog_request(
+        "UPDATE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1",
+        &p.text(),
+        false,
+        "",
+        32,
+        &pbx_sdp(1, "sendrecv"),
+    ));
+    let sent = h.take();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].code(), Some(491), "the caller holds our offer");
+    h.trunk_sends(&in_dialog_request(
+        "UPDATE",
+        "SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-upd-1",
+        &invite.text(),
+        true,
+        "prov-tag-9",
+        2,
+        &provider_sdp(),
+    ));
+    let sent = h.take();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].code(), Some(500), "the callee awaits our answer");
+    assert!(sent[0].header("Retry-After").is_some());
+    // The exchange goes on.
+    h.pbx_sends(&pbx_answers(&p, 33));
+    assert!(
+        h.take_to(TRUNK_FLOW)
+            .iter()
+            .any(|s| s.method().as_deref() == Some("PRACK") && !s.body().is_empty())
+    );
+}
+
+#[test]
+fn a_callee_answering_before_our_prack_is_held_until_the_callers_answer() {
+    let mut h = Harness::new();
+    let (invite, p) = late_offer_in_183(&mut h);
+    h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
+    let sent = h.take();
+    assert!(
+        sent.iter().all(|s| s.flow.id.0 != PBX_FLOW),
+        "no 2xx before the PRACK: {sent:#?}"
+    );
+    h.pbx_sends(&pbx_answers(&p, 32));
+    let sent = h.take();
+    let to_pbx: Vec<_> = sent
+        .iter()
+        .filter(|s| s.flow.id.0 == PBX_FLOW)
+        .map(|s| (s.code(), s.header("CSeq").unwrap_or_default(), s.body()))
+        .collect();
+    assert_eq!(
+        to_pbx,
+        [
+            (Some(200), "32 PRACK".to_owned(), String::new()),
+            (Some(200), "31 INVITE".to_owned(), String::new())
+        ]
+    );
+    let prack = sent
+        .iter()
+        .find(|s| s.method().as_deref() == Some("PRACK"))
+        .expect("PRACK with the answer to the trunk");
+    assert!(prack.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
+}
+
+#[test]
+fn a_late_offer_queued_behind_a_ringing_goes_after_its_prack() {
+    let mut h = Harness::new();
+    let invite = start_outbound_reliable(&mut h, false);
+    h.trunk_sends(&reliable(&invite, 180, 1, ""));
+    let sent = h.take();
+    let prack1 = sent
+        .iter()
+        .find(|s| s.flow.id.0 == TRUNK_FLOW)
+        .expect("a 180 without SDP is PRACKed at once");
+    assert_eq!(prack1.header("RAck").as_deref(), Some("1 1 INVITE"));
+    assert!(prack1.body().is_empty());
+    let ringing = provisionals(&sent, PBX_FLOW).remove(0);
+    h.trunk_sends(&reliable(&invite, 183, 2, &provider_sdp()));
+    let sent = h.take();
+    assert!(
+        provisionals(&sent, PBX_FLOW).is_empty(),
+        "queued: {sent:#?}"
+    );
+    assert!(sent.iter().all(|s| s.flow.id.0 != TRUNK_FLOW));
+    h.pbx_sends(&pbx_prack(
+        &ringing,
+        "prack-1",
+        32,
+        &format!("{} 31 INVITE", rseq(&ringing)),
+    ));
+    let p = provisionals(&h.take(), PBX_FLOW).remove(0);
+    assert!(p.body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
+    h.pbx_sends(&pbx_answers(&p, 33));
+    let prack2 = h
+        .take_to(TRUNK_FLOW)
+        .into_iter()
+        .find(|s| s.method().as_deref() == Some("PRACK"))
+        .expect("PRACK of the 183");
+    assert_eq!(prack2.header("RAck").as_deref(), Some("2 1 INVITE"));
+    assert!(prack2.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
+}
+
+#[test]
+fn an_unsent_late_offer_falls_back_to_the_offer_in_the_2xx() {
+    let mut h = Harness::new();
+    let invite = start_outbound_reliable(&mut h, false);
+    h.trunk_sends(&reliable(&invite, 180, 1, ""));
+    h.trunk_sends(&reliable(&invite, 183, 2, &provider_sdp()));
+    h.take();
+    // The callee answers without waiting for our PRACK of its 183 (RFC 3262 §3 says it
+    // must): the 183 never reached the caller, whose 2xx gets the offer instead.
+    h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
+    let sent = h.take();
+    assert!(
+        sent.iter().all(|s| s.method().as_deref() != Some("ACK")),
+        "the ACK waits for the caller's answer: {sent:#?}"
+    );
+    let ok = sent
+        .iter()
+        .find(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(200))
+        .expect("200 to the PBX");
+    assert!(ok.body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
+    h.pbx_sends(&ack_for(
+        &ok.text(),
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
+        31,
+        &pbx_sdp(1, "sendrecv"),
+    ));
+    let ack = h.take_to(TRUNK_FLOW).remove(0);
+    assert_eq!(ack.method().as_deref(), Some("ACK"));
+    assert!(ack.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
+}
