@@ -189,31 +189,37 @@ impl Run {
     /// SIPp as the PBX (198.18.2.10:5060) running scenario file `scenario` for one call,
     /// in the background. Waits until it listens.
     fn pbx_scenario(&mut self, scenario: &str, log: &str) {
+        self.uas_scenario("pbx", "198.18.2.10", "16000", scenario, log);
+    }
+
+    /// SIPp in namespace `ns` at `ip`:5060 (media from port `media_port`) running
+    /// scenario file `scenario` for one call, in the background. Waits until it listens.
+    fn uas_scenario(&mut self, ns: &str, ip: &str, media_port: &str, scenario: &str, log: &str) {
         let args = [
-            "-sf",
-            scenario,
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-            "-nostdin",
-            "-timeout",
-            "30",
-            "-m",
-            "1",
+            "-sf", scenario, "-i", ip, "-p", "5060", "-mp", media_port, "-nostdin", "-timeout",
+            "30", "-m", "1",
         ];
         let log = self.dir.path().join(log);
-        self.lab.spawn("pbx", "sipp", &args, &log);
+        self.lab.spawn(ns, "sipp", &args, &log);
         std::thread::sleep(Duration::from_millis(300));
     }
 
     /// Runs SIPp as the provider ([`provider_call`]) and fails the test if it fails.
     fn provider(&mut self, scenario: &str, calls: &str, name: &str) -> std::process::Output {
-        let args = provider_call(scenario, calls);
+        self.call(&PROVIDER, scenario, calls, name)
+    }
+
+    /// Runs SIPp as `caller` ([`caller_args`]) and fails the test if it fails.
+    fn call(
+        &mut self,
+        caller: &Caller,
+        scenario: &str,
+        calls: &str,
+        name: &str,
+    ) -> std::process::Output {
+        let args = caller_args(caller, scenario, calls);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.sipp("provider", &args, name)
+        self.sipp(caller.ns, &args, name)
     }
 
     fn metrics(&self) -> String {
@@ -443,21 +449,58 @@ fn inbound_and_outbound_calls_with_rtp_and_topology_hiding() {
     assert!(Path::new(&scen).exists());
 }
 
-/// SIPp arguments for the provider (198.18.1.10:5070) calling extension 100 through
-/// drawbridge with scenario file `scenario`, `calls` calls.
+/// Where a SIPp caller runs and whom it calls through drawbridge.
+struct Caller {
+    ns: &'static str,
+    /// drawbridge's address on the caller's side.
+    dst: &'static str,
+    /// The number called.
+    service: &'static str,
+    ip: &'static str,
+    port: &'static str,
+    media_port: &'static str,
+}
+
+/// The provider (198.18.1.10:5070) calling extension 100.
+const PROVIDER: Caller = Caller {
+    ns: "provider",
+    dst: "198.18.1.2:5060",
+    service: "100",
+    ip: "198.18.1.10",
+    port: "5070",
+    media_port: "17000",
+};
+
+/// A phone behind the PBX (198.18.2.10:5090) calling a number out through the trunk.
+const PBX_PHONE: Caller = Caller {
+    ns: "pbx",
+    dst: "198.18.2.1:5080",
+    service: "004930123456",
+    ip: "198.18.2.10",
+    port: "5090",
+    media_port: "19000",
+};
+
+/// SIPp arguments for the provider calling extension 100 through drawbridge with
+/// scenario file `scenario`, `calls` calls.
 fn provider_call(scenario: &str, calls: &str) -> Vec<String> {
+    caller_args(&PROVIDER, scenario, calls)
+}
+
+/// SIPp arguments for `caller` running scenario file `scenario` for `calls` calls.
+fn caller_args(caller: &Caller, scenario: &str, calls: &str) -> Vec<String> {
     [
-        "198.18.1.2:5060",
+        caller.dst,
         "-sf",
         scenario,
         "-s",
-        "100",
+        caller.service,
         "-i",
-        "198.18.1.10",
+        caller.ip,
         "-p",
-        "5070",
+        caller.port,
         "-mp",
-        "17000",
+        caller.media_port,
         "-m",
         calls,
         "-timeout",
@@ -868,12 +911,7 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
     run.pbx_scenario(&sipp_dir("uas_100rel.xml"), "uas-pbx-100rel.log");
     run.provider(&sipp_dir("uac_100rel.xml"), "1", "provider-100rel");
     let captures = run.stop_captures();
-    let pbx = &captures.iter().find(|(ns, _)| ns == "pbx").unwrap().1;
-    let to_pbx: Vec<_> = pbx
-        .iter()
-        .filter(|(_, d, _)| d.ip().to_string() == "198.18.2.10")
-        .map(|(_, _, p)| String::from_utf8_lossy(p).into_owned())
-        .collect();
+    let to_pbx = received(&captures, "pbx", "198.18.2.10");
     assert!(
         to_pbx.iter().any(|m| m.starts_with("INVITE ")),
         "the PBX got the call"
@@ -882,6 +920,64 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
         assert!(
             !m.starts_with("PRACK ") && !m.contains("RAck") && !m.contains("Require: 100rel"),
             "the provider's 100rel stays on its leg:\n{m}"
+        );
+    }
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_answered_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_nothing_left(&run);
+}
+
+/// Every datagram `ns`'s capture saw arriving at `me`, as text.
+fn received(captures: &[(String, Vec<Datagram>)], ns: &str, me: &str) -> Vec<String> {
+    let packets = &captures.iter().find(|(n, _)| n == ns).unwrap().1;
+    packets
+        .iter()
+        .filter(|(_, d, _)| d.ip().to_string() == me)
+        .map(|(_, _, p)| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_pbx_requiring_100rel_gets_the_providers_early_offer_and_answers_it_in_its_prack() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start();
+    // Outbound late offer: the PBX's INVITE requires 100rel and has no SDP; the provider
+    // sends its offer in a reliable 183. The PBX's scenario checks that the 183 comes
+    // reliably with drawbridge's LAN address and answers in its PRACK; the provider's
+    // checks that drawbridge's PRACK carries that answer with drawbridge's public
+    // address, and that the INVITE offered 100rel; no SDP in either 200 to the INVITE.
+    run.uas_scenario(
+        "provider",
+        "198.18.1.10",
+        "18000",
+        &sipp_dir("uas_reliable_183_offer.xml"),
+        "uas-provider-late-offer.log",
+    );
+    run.call(
+        &PBX_PHONE,
+        &sipp_dir("uac_100rel_late_offer.xml"),
+        "1",
+        "pbx-late-offer",
+    );
+    let captures = run.stop_captures();
+    let to_provider = received(&captures, "provider", "198.18.1.10");
+    assert!(to_provider.iter().any(|m| m.starts_with("PRACK ")));
+    for m in &to_provider {
+        assert!(
+            !m.contains("198.18.2.") && !m.contains("SIPpTag00"),
+            "the LAN leaked to the provider:\n{m}"
+        );
+    }
+    for m in &received(&captures, "pbx", "198.18.2.10") {
+        assert!(
+            !m.contains("198.18.1.10") && !m.contains("SIPpTag01"),
+            "the provider leaked to the PBX:\n{m}"
         );
     }
     let m = run.metrics();
