@@ -11,20 +11,8 @@ use std::time::Duration;
 use drawbridge_b2bua::{B2buaEvent, Side};
 
 use crate::harness::*;
-use crate::prack::{
-    assert_nothing_left, pbx_prack, pbx_prack_with, provisionals, rseq, start_outbound_reliable,
-    started_call,
-};
-
-/// The trunk's reliable provisional `code` (RSeq `n`) to `invite`, with `sdp`.
-fn reliable(invite: &Sent, code: u16, n: u32, sdp: &str) -> String {
-    trunk_response(
-        &invite.request(),
-        code,
-        &format!("Require: 100rel\r\nRSeq: {n}\r\n"),
-        sdp,
-    )
-}
+use crate::prack::*;
+use crate::update::pbx_update;
 
 /// An offerless outbound call from a PBX requiring 100rel, up to the callee's offer in
 /// a reliable 183: returns (INVITE to the trunk, the 183 the PBX got).
@@ -39,7 +27,7 @@ fn late_offer_in_183(h: &mut Harness) -> (Sent, Sent) {
         "the callee may send its offer reliably: {}",
         invite.text()
     );
-    h.trunk_sends(&reliable(&invite, 183, 1, &provider_sdp()));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 1, &provider_sdp()));
     let sent = h.take();
     assert!(
         sent.iter().all(|s| s.flow.id.0 != TRUNK_FLOW),
@@ -77,19 +65,13 @@ fn a_reliable_late_offer_reaches_the_caller_and_its_prack_answer_reaches_the_cal
 
     h.pbx_sends(&pbx_answers(&p, 32));
     let sent = h.take();
-    let ok = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW)
-        .expect("200 to the PBX's PRACK");
+    let ok = first_to(&sent, PBX_FLOW);
     assert_eq!(
         (ok.code(), ok.header("CSeq").as_deref()),
         (Some(200), Some("32 PRACK"))
     );
     assert!(ok.body().is_empty());
-    let prack = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("our PRACK to the trunk");
+    let prack = first_to(&sent, TRUNK_FLOW);
     assert_eq!(prack.method().as_deref(), Some("PRACK"), "{}", prack.text());
     assert_eq!(prack.header("RAck").as_deref(), Some("1 1 INVITE"));
     assert!(
@@ -104,7 +86,7 @@ fn a_reliable_late_offer_reaches_the_caller_and_its_prack_answer_reaches_the_cal
     );
 
     // A retransmitted 183 changes nothing.
-    h.trunk_sends(&reliable(&invite, 183, 1, &provider_sdp()));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 1, &provider_sdp()));
     assert!(h.take().is_empty());
     h.trunk_sends(&trunk_response(&prack.request(), 200, "", ""));
     assert!(
@@ -115,54 +97,25 @@ fn a_reliable_late_offer_reaches_the_caller_and_its_prack_answer_reaches_the_cal
     // The 2xx (repeating the SDP) is ACKed at once without SDP; the caller's 2xx has none.
     h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
     let sent = h.take();
-    let ack = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("ACK to the trunk");
+    let ack = first_to(&sent, TRUNK_FLOW);
     assert_eq!(ack.method().as_deref(), Some("ACK"));
     assert!(
         ack.body().is_empty(),
         "offer/answer is done: {}",
         ack.text()
     );
-    let ok = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(200))
-        .expect("200 to the PBX");
+    let ok = code_to(&sent, PBX_FLOW, 200);
     assert!(
         ok.body().is_empty(),
         "no new offer in the 2xx: {}",
         ok.text()
     );
-    h.pbx_sends(&ack_for(
-        &ok.text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
-        31,
-        "",
-    ));
+    h.pbx_sends(&pbx_ack(&ok, "ack-1", ""));
     assert!(h.take().is_empty(), "the ACK stays on the PBX leg");
 
-    let (to_pbx, to_trunk) = (h.all_bytes_to(PBX_FLOW), h.all_bytes_to(TRUNK_FLOW));
-    for secret in PROVIDER_SECRETS {
-        assert!(!to_pbx.contains(secret), "{secret:?} leaked to the PBX");
-    }
-    for secret in PBX_SECRETS {
-        assert!(!to_trunk.contains(secret), "{secret:?} leaked to the trunk");
-    }
-    h.pbx_sends(&in_dialog_request(
-        "BYE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
-        &ok.text(),
-        false,
-        "",
-        33,
-        "",
-    ));
-    let bye = h
-        .take_to(TRUNK_FLOW)
-        .into_iter()
-        .find(|s| s.method().as_deref() == Some("BYE"))
-        .expect("BYE to the trunk");
+    assert_no_leaks(&h);
+    h.pbx_sends(&pbx_bye(&ok, 33));
+    let bye = method_to(&h.take(), TRUNK_FLOW, "BYE");
     h.trunk_sends(&trunk_response(&bye.request(), 200, "", ""));
     assert_eq!(h.media.lock().unwrap().released.len(), 1);
     assert_nothing_left(&mut h);
@@ -183,13 +136,9 @@ fn a_caller_that_never_answers_the_late_offer_fails_the_call_after_64_t1() {
             .any(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(500)),
         "{sent:#?}"
     );
-    let cancel = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("CANCEL to the trunk");
+    let cancel = first_to(&sent, TRUNK_FLOW);
     assert_eq!(cancel.method().as_deref(), Some("CANCEL"));
-    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
-    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
+    trunk_cancelled(&mut h, &cancel, &invite);
     assert_eq!(h.media.lock().unwrap().released.len(), 1);
     assert_nothing_left(&mut h);
 }
@@ -227,15 +176,9 @@ fn a_prack_without_an_answer_to_the_late_offer_gets_488_and_fails_the_call() {
         call: started_call(&h),
         status: 488
     }));
-    let cancel = sent.iter().find(|s| s.flow.id.0 == TRUNK_FLOW).unwrap();
-    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
-    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
-    h.pbx_sends(&ack_for(
-        &sent[1].text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1",
-        31,
-        "",
-    ));
+    let cancel = first_to(&sent, TRUNK_FLOW);
+    trunk_cancelled(&mut h, &cancel, &invite);
+    h.pbx_sends(&pbx_ack(&sent[1], "inv-1", ""));
     assert_nothing_left(&mut h);
 }
 
@@ -243,15 +186,7 @@ fn a_prack_without_an_answer_to_the_late_offer_gets_488_and_fails_the_call() {
 fn an_update_with_an_offer_is_refused_while_the_late_offer_is_unanswered() {
     let mut h = Harness::new();
     let (invite, p) = late_offer_in_183(&mut h);
-    h.pbx_sends(&in_dialog_request(
-        "UPDATE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1",
-        &p.text(),
-        false,
-        "",
-        32,
-        &pbx_sdp(1, "sendrecv"),
-    ));
+    h.pbx_sends(&pbx_update(&p, false, 32, &pbx_sdp(1, "sendrecv")));
     let sent = h.take();
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].code(), Some(491), "the caller holds our offer");
@@ -312,16 +247,13 @@ fn a_callee_answering_before_our_prack_is_held_until_the_callers_answer() {
 fn a_late_offer_queued_behind_a_ringing_goes_after_its_prack() {
     let mut h = Harness::new();
     let invite = start_outbound_reliable(&mut h, false);
-    h.trunk_sends(&reliable(&invite, 180, 1, ""));
+    h.trunk_sends(&trunk_reliable(&invite, 180, 1, ""));
     let sent = h.take();
-    let prack1 = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("a 180 without SDP is PRACKed at once");
+    let prack1 = first_to(&sent, TRUNK_FLOW);
     assert_eq!(prack1.header("RAck").as_deref(), Some("1 1 INVITE"));
     assert!(prack1.body().is_empty());
     let ringing = provisionals(&sent, PBX_FLOW).remove(0);
-    h.trunk_sends(&reliable(&invite, 183, 2, &provider_sdp()));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 2, &provider_sdp()));
     let sent = h.take();
     assert!(
         provisionals(&sent, PBX_FLOW).is_empty(),
@@ -337,11 +269,7 @@ fn a_late_offer_queued_behind_a_ringing_goes_after_its_prack() {
     let p = provisionals(&h.take(), PBX_FLOW).remove(0);
     assert!(p.body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
     h.pbx_sends(&pbx_answers(&p, 33));
-    let prack2 = h
-        .take_to(TRUNK_FLOW)
-        .into_iter()
-        .find(|s| s.method().as_deref() == Some("PRACK"))
-        .expect("PRACK of the 183");
+    let prack2 = method_to(&h.take(), TRUNK_FLOW, "PRACK");
     assert_eq!(prack2.header("RAck").as_deref(), Some("2 1 INVITE"));
     assert!(prack2.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
 }
@@ -350,8 +278,8 @@ fn a_late_offer_queued_behind_a_ringing_goes_after_its_prack() {
 fn an_unsent_late_offer_falls_back_to_the_offer_in_the_2xx() {
     let mut h = Harness::new();
     let invite = start_outbound_reliable(&mut h, false);
-    h.trunk_sends(&reliable(&invite, 180, 1, ""));
-    h.trunk_sends(&reliable(&invite, 183, 2, &provider_sdp()));
+    h.trunk_sends(&trunk_reliable(&invite, 180, 1, ""));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 2, &provider_sdp()));
     h.take();
     // The callee answers without waiting for our PRACK of its 183 (RFC 3262 §3 says it
     // must): the 183 never reached the caller, whose 2xx gets the offer instead.
@@ -361,17 +289,9 @@ fn an_unsent_late_offer_falls_back_to_the_offer_in_the_2xx() {
         sent.iter().all(|s| s.method().as_deref() != Some("ACK")),
         "the ACK waits for the caller's answer: {sent:#?}"
     );
-    let ok = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(200))
-        .expect("200 to the PBX");
+    let ok = code_to(&sent, PBX_FLOW, 200);
     assert!(ok.body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
-    h.pbx_sends(&ack_for(
-        &ok.text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
-        31,
-        &pbx_sdp(1, "sendrecv"),
-    ));
+    h.pbx_sends(&pbx_ack(&ok, "ack-1", &pbx_sdp(1, "sendrecv")));
     let ack = h.take_to(TRUNK_FLOW).remove(0);
     assert_eq!(ack.method().as_deref(), Some("ACK"));
     assert!(ack.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));

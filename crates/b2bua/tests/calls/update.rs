@@ -10,16 +10,38 @@ use drawbridge_b2bua::Side;
 use crate::harness::*;
 use crate::inbound::answered_inbound;
 use crate::outbound::pbx_invite;
-use crate::prack::{
-    pbx_prack, provisionals, rseq, start_outbound_reliable, trunk_invite_requiring_100rel,
-    trunk_prack,
-};
+use crate::prack::*;
 
 /// The one message sent to `flow` among `sent`.
 fn only_to(sent: &[Sent], flow: u64) -> Sent {
     let to: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == flow).collect();
     assert_eq!(to.len(), 1, "one message to flow {flow}: {sent:#?}");
     to[0].clone()
+}
+
+/// An UPDATE from the PBX in the dialog of `on` (a message the core sent it, as the
+/// caller on that leg if `core_is_caller`), CSeq `cseq`, carrying `sdp`.
+pub(crate) fn pbx_update(on: &Sent, core_is_caller: bool, cseq: u32, sdp: &str) -> String {
+    let tag = if core_is_caller { "pbx-tag-1" } else { "" };
+    let via = "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1";
+    in_dialog_request("UPDATE", via, &on.text(), core_is_caller, tag, cseq, sdp)
+}
+
+/// The PBX's SDP moved to port 14010 (version 2, direction `dir`).
+fn moved_pbx_sdp(dir: &str) -> String {
+    pbx_sdp(2, dir).replace("m=audio 14000", "m=audio 14010")
+}
+
+/// The one message the trunk got since the last take, which must be an UPDATE.
+fn relayed_update(h: &mut Harness) -> Sent {
+    let update = only_to(&h.take(), TRUNK_FLOW);
+    assert_eq!(
+        update.method().as_deref(),
+        Some("UPDATE"),
+        "{}",
+        update.text()
+    );
+    update
 }
 
 /// The trunk answers an UPDATE we relayed to it: 200 with its SDP moved to port `port`.
@@ -36,22 +58,8 @@ fn an_update_in_a_confirmed_call_is_relayed_with_the_sdp_rewritten_both_ways() {
     let mut h = Harness::new();
     let (invite, _ok) = answered_inbound(&mut h);
     h.take();
-    h.pbx_sends(&in_dialog_request(
-        "UPDATE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1",
-        &invite.text(),
-        true,
-        "pbx-tag-1",
-        102,
-        &pbx_sdp(2, "sendonly").replace("m=audio 14000", "m=audio 14010"),
-    ));
-    let update = only_to(&h.take(), TRUNK_FLOW);
-    assert_eq!(
-        update.method().as_deref(),
-        Some("UPDATE"),
-        "{}",
-        update.text()
-    );
+    h.pbx_sends(&pbx_update(&invite, true, 102, &moved_pbx_sdp("sendonly")));
+    let update = relayed_update(&mut h);
     assert_eq!(update.header("CSeq").as_deref(), Some("1 UPDATE"));
     assert_eq!(
         update.header("Contact").as_deref(),
@@ -82,48 +90,18 @@ fn an_update_in_a_confirmed_call_is_relayed_with_the_sdp_rewritten_both_ways() {
     assert_no_leaks(&h);
 }
 
-/// Nothing of either side in what the other received.
-fn assert_no_leaks(h: &Harness) {
-    let (to_pbx, to_trunk) = (h.all_bytes_to(PBX_FLOW), h.all_bytes_to(TRUNK_FLOW));
-    for secret in PROVIDER_SECRETS {
-        assert!(!to_pbx.contains(secret), "{secret:?} leaked to the PBX");
-    }
-    for secret in PBX_SECRETS {
-        assert!(!to_trunk.contains(secret), "{secret:?} leaked to the trunk");
-    }
-}
-
 #[test]
 fn an_early_update_from_the_caller_goes_in_the_callees_early_dialog() {
     let mut h = Harness::new();
     let invite = start_outbound_reliable(&mut h, true);
-    h.trunk_sends(&trunk_response(
-        &invite.request(),
-        183,
-        "Require: 100rel\r\nRSeq: 1\r\n",
-        &provider_sdp(),
-    ));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 1, &provider_sdp()));
     let p = provisionals(&h.take(), PBX_FLOW).remove(0);
     let rack = format!("{} 31 INVITE", rseq(&p));
     h.pbx_sends(&pbx_prack(&p, "prack-1", 32, &rack));
     h.take();
     // O/A is complete on both legs (answer in a reliable 183): the PBX re-offers early.
-    h.pbx_sends(&in_dialog_request(
-        "UPDATE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1",
-        &p.text(),
-        false,
-        "",
-        33,
-        &pbx_sdp(2, "sendrecv").replace("m=audio 14000", "m=audio 14010"),
-    ));
-    let update = only_to(&h.take(), TRUNK_FLOW);
-    assert_eq!(
-        update.method().as_deref(),
-        Some("UPDATE"),
-        "{}",
-        update.text()
-    );
+    h.pbx_sends(&pbx_update(&p, false, 33, &moved_pbx_sdp("sendrecv")));
+    let update = relayed_update(&mut h);
     assert!(update.header("To").unwrap().ends_with(";tag=prov-tag-9"));
     assert_eq!(update.header("Call-ID"), invite.header("Call-ID"));
     assert_eq!(
@@ -143,11 +121,7 @@ fn an_early_update_from_the_caller_goes_in_the_callees_early_dialog() {
     // The 2xx repeats the last SDP the PBX got from us (the UPDATE's answer), not the
     // 183's: an older o= version would take the session back.
     h.trunk_sends(&trunk_response(&invite.request(), 200, "", ""));
-    let answered = h
-        .take_to(PBX_FLOW)
-        .into_iter()
-        .find(|s| s.code() == Some(200))
-        .expect("200 to the PBX");
+    let answered = code_to(&h.take(), PBX_FLOW, 200);
     assert_ne!(ok.body(), p.body(), "the UPDATE moved the media");
     assert_eq!(answered.body(), ok.body());
     assert_no_leaks(&h);
@@ -161,22 +135,8 @@ fn an_early_update_after_an_unreliable_provisional_follows_its_record_route() {
     h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
     let p = only_to(&h.take(), PBX_FLOW);
     // No offer (a session refresh, say): fine before the offer/answer completes.
-    h.pbx_sends(&in_dialog_request(
-        "UPDATE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1",
-        &p.text(),
-        false,
-        "",
-        32,
-        "",
-    ));
-    let update = only_to(&h.take(), TRUNK_FLOW);
-    assert_eq!(
-        update.method().as_deref(),
-        Some("UPDATE"),
-        "{}",
-        update.text()
-    );
+    h.pbx_sends(&pbx_update(&p, false, 32, ""));
+    let update = relayed_update(&mut h);
     assert!(update.header("To").unwrap().ends_with(";tag=prov-tag-9"));
     assert_eq!(
         update.header("Route").as_deref(),
@@ -199,22 +159,8 @@ fn an_early_update_from_the_callee_reaches_the_caller_in_its_dialog() {
     let rack = format!("{} 4711 INVITE", rseq(&p));
     h.trunk_sends(&trunk_prack(&p, "prack-1", 4712, &rack));
     h.take();
-    h.pbx_sends(&in_dialog_request(
-        "UPDATE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-upd-1",
-        &invite.text(),
-        true,
-        "pbx-tag-1",
-        101,
-        &pbx_sdp(2, "sendonly").replace("m=audio 14000", "m=audio 14010"),
-    ));
-    let update = only_to(&h.take(), TRUNK_FLOW);
-    assert_eq!(
-        update.method().as_deref(),
-        Some("UPDATE"),
-        "{}",
-        update.text()
-    );
+    h.pbx_sends(&pbx_update(&invite, true, 101, &moved_pbx_sdp("sendonly")));
+    let update = relayed_update(&mut h);
     assert_eq!(
         update.request().uri.to_string().to_ascii_lowercase(),
         "sip:+4917012345@198.18.7.7:5061;transport=tls",
