@@ -1793,7 +1793,10 @@ impl B2bua {
                 self.arm_cancel_give_up(now, handle);
                 return;
             }
-            if call.state == CallState::Cancelling || code == 100 {
+            if call.state == CallState::Cancelling
+                || code == 100
+                || reliable::from_other_fork(call, &to_tag)
+            {
                 return;
             }
             let rseq = hdr::reliable_rseq(&response.headers);

@@ -296,3 +296,26 @@ fn an_unsent_late_offer_falls_back_to_the_offer_in_the_2xx() {
     assert_eq!(ack.method().as_deref(), Some("ACK"));
     assert!(ack.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")));
 }
+
+#[test]
+fn another_fork_is_ignored_while_the_late_offer_awaits_its_answer() {
+    let mut h = Harness::new();
+    let (invite, p) = late_offer_in_183(&mut h);
+    let fork2 =
+        trunk_reliable(&invite, 183, 1, &provider_sdp()).replace("prov-tag-9", "prov-tag-fork2");
+    h.trunk_sends(&fork2);
+    h.trunk_sends(&trunk_reliable(&invite, 180, 2, "").replace("prov-tag-9", "prov-tag-fork2"));
+    assert!(h.take().is_empty(), "neither PRACKed nor relayed");
+    h.pbx_sends(&pbx_answers(&p, 32));
+    let prack = method_to(&h.take(), TRUNK_FLOW, "PRACK");
+    assert!(
+        prack.header("To").unwrap().ends_with(";tag=prov-tag-9"),
+        "the answer goes to the fork that offered: {}",
+        prack.text()
+    );
+    assert_eq!(prack.header("RAck").as_deref(), Some("1 1 INVITE"));
+    assert_eq!(
+        prack.header("Route").as_deref(),
+        Some("<sip:core-sbc-3.provider.internal;lr>")
+    );
+}

@@ -28,7 +28,9 @@
 //!   answers before our PRACK (against RFC 3262 §3) the 2xx is held like any other for
 //!   the caller's PRACK; if the offer had not even reached the caller (queued behind an
 //!   unacknowledged provisional) the exchange is dropped and the call goes on as a
-//!   plain late offer (offer in the 2xx, answer in the ACK);
+//!   plain late offer (offer in the 2xx, answer in the ACK). While the answer is
+//!   awaited, provisionals of another fork of the callee are dropped: leg B has one
+//!   early dialog, and the held PRACK belongs to the first fork's;
 //! - the caller's INVITE had no offer and the callee's 18x with SDP is *unreliable*: its
 //!   SDP is only a preview (an offer must come reliably), so the 18x goes to the caller
 //!   reliably without SDP: no early media, and the offer comes in the 2xx as it does
@@ -90,11 +92,16 @@ pub(crate) struct CallerReliability {
 }
 
 /// Where a late offer (the callee's, in its reliable provisional) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum LateOffer {
     /// Relayed to the caller; our PRACK of the callee's provisional `rseq` (to its
-    /// INVITE with CSeq `invite_cseq`) waits for the caller's answer.
-    AwaitingAnswer { rseq: u32, invite_cseq: u32 },
+    /// INVITE with CSeq `invite_cseq`, from the fork with To tag `fork`) waits for the
+    /// caller's answer.
+    AwaitingAnswer {
+        rseq: u32,
+        invite_cseq: u32,
+        fork: Option<String>,
+    },
     /// The caller answered in its PRACK, relayed in ours: both legs are negotiated.
     Answered,
 }
@@ -158,6 +165,16 @@ pub(super) fn late_offer_open(call: &Call) -> bool {
     call.reliable
         .as_ref()
         .is_some_and(|r| matches!(r.late, Some(LateOffer::AwaitingAnswer { .. })))
+}
+
+/// Whether a provisional with To tag `tag` comes from another fork than the one whose
+/// late offer awaits the caller's answer. Such a provisional is dropped: taking it would
+/// move leg B's early dialog (tag, target, route set) to that fork, where our held
+/// PRACK does not belong, and the fork cannot be PRACKed with an answer we do not have.
+pub(super) fn from_other_fork(call: &Call, tag: &Option<String>) -> bool {
+    call.reliable.as_ref().is_some_and(
+        |r| matches!(&r.late, Some(LateOffer::AwaitingAnswer { fork, .. }) if fork != tag),
+    )
 }
 
 /// The RAck of a PRACK: (RSeq, CSeq number, method), RFC 3262 §7.2.
@@ -407,6 +424,10 @@ impl B2bua {
         rseq: u32,
         invite_cseq: u32,
     ) -> bool {
+        let fork = self
+            .calls
+            .get(&handle)
+            .and_then(|c| c.leg(Leg::B).remote_tag.clone());
         let Some(call) = self.calls.get_mut(&handle) else {
             return false;
         };
@@ -423,7 +444,11 @@ impl B2bua {
         if rel.offer || rel.late.is_some() || rel.answer.is_some() {
             return false;
         }
-        rel.late = Some(LateOffer::AwaitingAnswer { rseq, invite_cseq });
+        rel.late = Some(LateOffer::AwaitingAnswer {
+            rseq,
+            invite_cseq,
+            fork,
+        });
         true
     }
 
@@ -560,9 +585,12 @@ impl B2bua {
             .calls
             .get(&handle)
             .and_then(|c| c.reliable.as_ref())
-            .and_then(|r| r.late)
+            .and_then(|r| r.late.clone())
             .filter(|_| pending.as_ref().is_some_and(|p| p.has_sdp));
-        if let Some(LateOffer::AwaitingAnswer { rseq, invite_cseq }) = late {
+        if let Some(LateOffer::AwaitingAnswer {
+            rseq, invite_cseq, ..
+        }) = late
+        {
             let answer = if hdr::body_is_sdp(&request.headers) {
                 self.relay_body(handle, &request.headers, &request.body, Leg::A, Leg::B)
                     .ok()
