@@ -370,6 +370,13 @@ pub(crate) fn first_to(sent: &[Sent], flow: u64) -> Sent {
         .clone()
 }
 
+/// The one message sent to `flow` among `sent`.
+pub(crate) fn only_to(sent: &[Sent], flow: u64) -> Sent {
+    let to: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == flow).collect();
+    assert_eq!(to.len(), 1, "one message to flow {flow}: {sent:#?}");
+    to[0].clone()
+}
+
 /// The first response `code` sent to `flow` among `sent`.
 pub(crate) fn code_to(sent: &[Sent], flow: u64, code: u16) -> Sent {
     sent.iter()

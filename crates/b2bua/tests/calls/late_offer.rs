@@ -319,3 +319,57 @@ fn another_fork_is_ignored_while_the_late_offer_awaits_its_answer() {
         Some("<sip:core-sbc-3.provider.internal;lr>")
     );
 }
+
+#[test]
+fn inbound_the_pbxs_reliable_offer_reaches_the_provider_and_its_prack_answer_the_pbx() {
+    let mut h = Harness::new();
+    let with_sdp = trunk_invite_requiring_100rel();
+    let head = with_sdp
+        .split("Content-Type: application/sdp")
+        .next()
+        .expect("INVITE head");
+    h.trunk_sends(&format!("{head}Content-Length: 0\r\n\r\n"));
+    let invite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    assert!(invite.body().is_empty());
+    assert!(
+        invite
+            .header("Supported")
+            .unwrap_or_default()
+            .contains("100rel")
+    );
+    h.pbx_sends(
+        &pbx_response(&invite.request(), 183, &pbx_sdp(1, "sendrecv")).replacen(
+            "Content-Type",
+            "Require: 100rel\r\nRSeq: 9\r\nContent-Type",
+            1,
+        ),
+    );
+    let p = only_to(&h.take(), TRUNK_FLOW);
+    assert!(
+        p.body().contains(&format!("c=IN IP4 {PUBLIC_MEDIA}")),
+        "{}",
+        p.text()
+    );
+    let rack = format!("{} 4711 INVITE", rseq(&p));
+    h.trunk_sends(&trunk_prack_with(
+        &p,
+        "prack-1",
+        4712,
+        &rack,
+        &provider_sdp(),
+    ));
+    let sent = h.take();
+    assert_eq!(
+        code_to(&sent, TRUNK_FLOW, 200).header("CSeq").as_deref(),
+        Some("4712 PRACK")
+    );
+    let prack = method_to(&sent, PBX_FLOW, "PRACK");
+    assert_eq!(prack.header("RAck").as_deref(), Some("9 1 INVITE"));
+    assert!(
+        prack.body().contains(&format!("c=IN IP4 {LAN_MEDIA}")),
+        "{}",
+        prack.text()
+    );
+    assert_eq!(h.last_media_port(Side::trunk(0)), Some(31000));
+    assert_no_leaks(&h);
+}

@@ -261,6 +261,17 @@ pub(crate) fn pbx_prack_with(
 
 /// A PRACK from the provider for `prov`, with RAck `rack`.
 pub(crate) fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
+    trunk_prack_with(prov, branch, cseq, rack, "")
+}
+
+/// [`trunk_prack`] carrying `sdp`.
+pub(crate) fn trunk_prack_with(
+    prov: &Sent,
+    branch: &str,
+    cseq: u32,
+    rack: &str,
+    sdp: &str,
+) -> String {
     in_dialog_request(
         "PRACK",
         &format!("SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-{branch}\r\nRAck: {rack}"),
@@ -268,7 +279,7 @@ pub(crate) fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> S
         false,
         "",
         cseq,
-        "",
+        sdp,
     )
 }
 

@@ -12,13 +12,6 @@ use crate::inbound::answered_inbound;
 use crate::outbound::pbx_invite;
 use crate::prack::*;
 
-/// The one message sent to `flow` among `sent`.
-fn only_to(sent: &[Sent], flow: u64) -> Sent {
-    let to: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == flow).collect();
-    assert_eq!(to.len(), 1, "one message to flow {flow}: {sent:#?}");
-    to[0].clone()
-}
-
 /// An UPDATE from the PBX in the dialog of `on` (a message the core sent it, as the
 /// caller on that leg if `core_is_caller`), CSeq `cseq`, carrying `sdp`.
 pub(crate) fn pbx_update(on: &Sent, core_is_caller: bool, cseq: u32, sdp: &str) -> String {
