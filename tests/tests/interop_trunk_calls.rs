@@ -518,6 +518,17 @@ fn sipp_dir(name: &str) -> String {
         .into_owned()
 }
 
+/// One call was answered, and nothing of it is left.
+fn assert_one_answered_and_nothing_left(run: &Run) {
+    let m = run.metrics();
+    assert_eq!(
+        metric(&m, "drawbridge_b2bua_calls_answered_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_nothing_left(run);
+}
+
 fn assert_nothing_left(run: &Run) {
     let m = run.metrics();
     for (name, want) in [
@@ -922,13 +933,7 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
             "the provider's 100rel stays on its leg:\n{m}"
         );
     }
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_nothing_left(&run);
+    assert_one_answered_and_nothing_left(&run);
 }
 
 /// Every datagram `ns`'s capture saw arriving at `me`, as text.
@@ -980,13 +985,7 @@ fn a_pbx_requiring_100rel_gets_the_providers_early_offer_and_answers_it_in_its_p
             "the provider leaked to the PBX:\n{m}"
         );
     }
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_nothing_left(&run);
+    assert_one_answered_and_nothing_left(&run);
 }
 
 /// A provider over TCP (198.18.1.10) whose connection drops mid-call: INVITE and ACK on

@@ -40,7 +40,8 @@ fn late_offer_in_183(h: &mut Harness) -> (Sent, Sent) {
 /// The PBX's PRACK of `p` answering its offer.
 fn pbx_answers(p: &Sent, cseq: u32) -> String {
     let rack = format!("{} 31 INVITE", rseq(p));
-    pbx_prack_with(
+    prack_with(
+        Side::Pbx,
         p,
         &format!("prack-{cseq}"),
         cseq,
@@ -351,7 +352,8 @@ fn inbound_the_pbxs_reliable_offer_reaches_the_provider_and_its_prack_answer_the
         p.text()
     );
     let rack = format!("{} 4711 INVITE", rseq(&p));
-    h.trunk_sends(&trunk_prack_with(
+    h.trunk_sends(&prack_with(
+        Side::trunk(0),
         &p,
         "prack-1",
         4712,

@@ -237,50 +237,30 @@ pub(crate) fn rseq(s: &Sent) -> u32 {
 
 /// A PRACK from the PBX for `prov` (a provisional we sent it), with RAck `rack`.
 pub(crate) fn pbx_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
-    pbx_prack_with(prov, branch, cseq, rack, "")
-}
-
-/// [`pbx_prack`] carrying `sdp` (an answer, or an offer).
-pub(crate) fn pbx_prack_with(
-    prov: &Sent,
-    branch: &str,
-    cseq: u32,
-    rack: &str,
-    sdp: &str,
-) -> String {
-    in_dialog_request(
-        "PRACK",
-        &format!("SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-{branch}\r\nRAck: {rack}"),
-        &prov.text(),
-        false,
-        "",
-        cseq,
-        sdp,
-    )
+    prack_with(Side::Pbx, prov, branch, cseq, rack, "")
 }
 
 /// A PRACK from the provider for `prov`, with RAck `rack`.
 pub(crate) fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
-    trunk_prack_with(prov, branch, cseq, rack, "")
+    prack_with(Side::trunk(0), prov, branch, cseq, rack, "")
 }
 
-/// [`trunk_prack`] carrying `sdp`.
-pub(crate) fn trunk_prack_with(
+/// A PRACK from `from` (the PBX or the provider) for `prov`, with RAck `rack`, carrying
+/// `sdp` (an answer, or an offer).
+pub(crate) fn prack_with(
+    from: Side,
     prov: &Sent,
     branch: &str,
     cseq: u32,
     rack: &str,
     sdp: &str,
 ) -> String {
-    in_dialog_request(
-        "PRACK",
-        &format!("SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-{branch}\r\nRAck: {rack}"),
-        &prov.text(),
-        false,
-        "",
-        cseq,
-        sdp,
-    )
+    let via = if from.is_pbx() {
+        format!("SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-{branch}\r\nRAck: {rack}")
+    } else {
+        format!("SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-{branch}\r\nRAck: {rack}")
+    };
+    in_dialog_request("PRACK", &via, &prov.text(), false, "", cseq, sdp)
 }
 
 /// Outbound call from a PBX requiring 100rel, up to the INVITE on the trunk.
@@ -799,7 +779,8 @@ fn an_offer_in_a_prack_is_refused_but_the_provisional_is_acknowledged() {
     h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
     let p = provisionals(&h.take(), PBX_FLOW).remove(0);
     let rack = format!("{} 31 INVITE", rseq(&p));
-    h.pbx_sends(&pbx_prack_with(
+    h.pbx_sends(&prack_with(
+        Side::Pbx,
         &p,
         "prack-sdp",
         32,

@@ -188,6 +188,13 @@ fn rack_of(request: &Request) -> Option<(u32, u32, String)> {
 }
 
 impl B2bua {
+    /// The reliable-provisional state of `handle`'s caller leg, if it has one.
+    fn reliability_mut(&mut self, handle: CallHandle) -> Option<&mut CallerReliability> {
+        self.calls
+            .get_mut(&handle)
+            .and_then(|c| c.reliable.as_deref_mut())
+    }
+
     /// The reliable-provisional state for a new call from `request` (CSeq `cseq`), if
     /// the caller requires 100rel.
     pub(super) fn caller_reliability(
@@ -256,11 +263,7 @@ impl B2bua {
             r.headers
                 .push(Header::Other("Require".into(), "100rel".into()));
         }
-        let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
-        else {
+        let Some(rel) = self.reliability_mut(handle) else {
             return;
         };
         if rel.pending.is_none() {
@@ -457,11 +460,7 @@ impl B2bua {
     /// exchange is abandoned and the call goes on as a plain late offer, the callee's
     /// SDP in the 2xx and the caller's answer in the ACK.
     pub(super) fn drop_unsent_late_offer(&mut self, handle: CallHandle) {
-        let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
-        else {
+        let Some(rel) = self.reliability_mut(handle) else {
             return;
         };
         let sent = rel.pending.as_ref().is_some_and(|p| p.has_sdp);
@@ -476,9 +475,7 @@ impl B2bua {
     /// `o=` version would go back in time, RFC 3264 §8).
     pub(super) fn caller_sdp_renegotiated(&mut self, handle: CallHandle, sdp: (Vec<u8>, String)) {
         if let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
+            .reliability_mut(handle)
             .filter(|r| r.late.is_none() && r.answer.is_some())
         {
             rel.answer = Some(sdp);
@@ -523,11 +520,7 @@ impl B2bua {
         body: &Option<(Vec<u8>, String)>,
         deferred: Option<(Leg, u32)>,
     ) -> bool {
-        let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
-        else {
+        let Some(rel) = self.reliability_mut(handle) else {
             return false;
         };
         rel.queue.clear();
@@ -564,9 +557,7 @@ impl B2bua {
     ) {
         let rack = rack_of(request);
         let matched = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
+            .reliability_mut(handle)
             .filter(|r| {
                 r.pending.as_ref().is_some_and(|p| {
                     rack.as_ref().is_some_and(|(rseq, cseq, method)| {
@@ -605,11 +596,7 @@ impl B2bua {
                 self.late_answer_missing(now, handle, held);
                 return;
             };
-            if let Some(rel) = self
-                .calls
-                .get_mut(&handle)
-                .and_then(|c| c.reliable.as_mut())
-            {
+            if let Some(rel) = self.reliability_mut(handle) {
                 rel.late = Some(LateOffer::Answered);
             }
             self.send_prack(now, handle, rseq, invite_cseq, Some(answer));
@@ -630,11 +617,7 @@ impl B2bua {
     /// The caller's PRACK of the callee's late offer had no usable answer: the call fails
     /// with 488 (the callee's INVITE cancelled, or hung up if `held` says it answered).
     fn late_answer_missing(&mut self, now: Instant, handle: CallHandle, held: Option<HeldAnswer>) {
-        let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
-        else {
+        let Some(rel) = self.reliability_mut(handle) else {
             return;
         };
         rel.queue.clear();
