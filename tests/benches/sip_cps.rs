@@ -12,7 +12,9 @@
 //! `ONLY=drawbridge|kamailio`; `HOLD_MS` call hold (default 1000); `UAS_180=1` lets the uas
 //! in front of drawbridge send 180 Ringing (Kamailio always gets the uas without 180: it
 //! relays from several processes and reorders 180/200, which the strict SIPp uac counts as
-//! a failure); `LEAK_WAIT` seconds to wait for drawbridge's gauges to drain (default 90: a call whose caller vanished ends after 64*T1 of 2xx retransmissions plus a BYE's Timer F).
+//! a failure); `PIN=1` gives the system under test CPU 1 alone and the SIPp processes CPU 0
+//! (taskset), so the load generator never takes CPU from what is measured and both systems
+//! get exactly one core; `LEAK_WAIT` seconds to wait for drawbridge's gauges to drain (default 90: a call whose caller vanished ends after 64*T1 of 2xx retransmissions plus a BYE's Timer F).
 //! Logs, SIPp CSVs and error files stay in `target/<profile>/sip_cps/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: failing loudly is the point
@@ -116,6 +118,26 @@ impl Outcome {
     /// Sustained: < 1 % of the offered calls failed and the rate reached 95 % of the target.
     fn sustained(&self, target: u64) -> bool {
         self.failed_pct() < 1.0 && self.cps >= 0.95 * target as f64
+    }
+}
+
+/// With `PIN=1`: the CPU that the system under test (`sut`) or the SIPp load gets alone.
+fn pinned_cpu(sut: bool) -> Option<&'static str> {
+    std::env::var("PIN")
+        .is_ok_and(|v| v == "1")
+        .then_some(if sut { "1" } else { "0" })
+}
+
+/// `program args` as run, behind `taskset -c <cpu>` when pinned: taskset execs the program,
+/// so the PID `Lab::spawn` returns is still the program's own.
+fn argv<'a>(sut: bool, program: &'a str, args: &[&'a str]) -> (&'a str, Vec<&'a str>) {
+    match pinned_cpu(sut) {
+        Some(cpu) => {
+            let mut all = vec!["-c", cpu, program];
+            all.extend_from_slice(args);
+            ("taskset", all)
+        }
+        None => (program, args.to_vec()),
     }
 }
 
@@ -374,7 +396,8 @@ fn spawn_uas(lab: &mut Lab, dir: &Path, system: System, secs: u64) -> u32 {
         "-max_log_size",
         "20000000",
     ]);
-    lab.spawn("pbx", "sipp", &args, &dir.join("uas.log"))
+    let (program, args) = argv(false, "sipp", &args);
+    lab.spawn("pbx", program, &args, &dir.join("uas.log"))
 }
 
 /// Runs the uac(s) at `rate` for `secs`, bounded by `timeout -k 5`, watching CPU and RSS.
@@ -406,9 +429,11 @@ fn run_uacs(
         let _ = std::fs::remove_file(&stf);
         let errors = dir.join(format!("uac{i}-errors.log"));
         let log = std::fs::File::create(dir.join(format!("uac{i}.log"))).unwrap();
+        let (program, timeout) = argv(false, "timeout", &["-k", "5", &hard]);
         let child = lab
-            .cmd("provider", "timeout")
-            .args(["-k", "5", &hard, "sipp", "198.18.1.2:5060", "-sn", "uac"])
+            .cmd("provider", program)
+            .args(timeout)
+            .args(["sipp", "198.18.1.2:5060", "-sn", "uac"])
             .args(["-s", "100", "-i", "198.18.1.10"])
             .args(["-p", &(5070 + i).to_string()])
             .args(["-mp", &(17000 + 10 * i).to_string()])
@@ -506,14 +531,15 @@ fn drawbridge(dir: &Path, rate: u64, secs: u64) -> Outcome {
     let config = dir.join("drawbridge.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let log = dir.join("drawbridge.log");
-    // Four media sockets per call: the open-file limit bounds the concurrent calls (the
-    // systemd unit sets LimitNOFILE=65536; here drawbridge inherits ours, see main).
-    let pid = lab.spawn(
-        "dmz",
-        binary(),
+    // Four media sockets per call: the open-file limit bounds the concurrent calls and the
+    // parked sockets (deploy/drawbridge.service sets 65536; here it is ours).
+    let bin = binary();
+    let (program, args) = argv(
+        true,
+        bin.to_str().unwrap(),
         &["run", "--config", config.to_str().unwrap()],
-        &log,
     );
+    let pid = lab.spawn("dmz", program, &args, &log);
     // The log level is warn: wait for the metrics endpoint instead of the info line.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !metrics(&lab).contains("drawbridge_b2bua_calls_active") {
@@ -562,8 +588,8 @@ fn kamailio(dir: &Path, rate: u64, secs: u64) -> Outcome {
     let cfg = repo_root().join("tests/kamailio/proxy.cfg");
     let pidfile = dir.join("kamailio.pid");
     let log = dir.join("kamailio.log");
-    let pid = lab.spawn(
-        "dmz",
+    let (program, args) = argv(
+        true,
         "kamailio",
         &[
             "-f",
@@ -579,8 +605,8 @@ fn kamailio(dir: &Path, rate: u64, secs: u64) -> Outcome {
             "-Y",
             dir.to_str().unwrap(),
         ],
-        &log,
     );
+    let pid = lab.spawn("dmz", program, &args, &log);
     let uas = spawn_uas(&mut lab, dir, System::Kamailio, secs);
     std::thread::sleep(Duration::from_millis(1500));
     let workers = children_of(pid);
@@ -701,9 +727,14 @@ fn main() {
         .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
         .unwrap_or_default();
-    println!("open-file limit {nofile}: drawbridge holds 4 media sockets per concurrent call");
+    if pinned_cpu(true).is_some() {
+        println!("PIN=1: system under test alone on CPU 1, every SIPp process on CPU 0");
+    }
+    println!(
+        "open-file hard limit {nofile} (drawbridge raises its soft limit to it): drawbridge holds 4 media sockets per concurrent call, and parks up to a quarter of the limit between calls"
+    );
     println!(
         "SIPp uac (x{}) -> system -> SIPp uas, built-in uac (INVITE/200/ACK, hold, BYE/200), {secs} s per rate; logs in {}",
         std::env::var("UACS").unwrap_or_else(|_| "1".into()),

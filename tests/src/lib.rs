@@ -1,11 +1,14 @@
 //! Helpers shared by drawbridge's end-to-end tests: finding the binary, running it with a
 //! configuration in a temporary directory, and waiting for its log lines.
 
+pub mod dmz;
+pub mod lab_config;
 pub mod netns;
+pub mod sipp;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -39,6 +42,34 @@ pub fn drawbridge() -> Command {
         }
     }
     cmd
+}
+
+/// Runs `cmd` with `input` on its standard input; its output, stdout and stderr captured.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input)
+            .unwrap_or_else(|e| panic!("writing to {cmd:?}: {e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}"))
+}
+
+/// `Key = Value` of a wg-quick configuration (as `drawbridge peer add` prints it).
+pub fn wg_quick_field<'a>(conf: &'a str, key: &str) -> Option<&'a str> {
+    conf.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')
+            .map(str::trim)
+    })
 }
 
 /// The repository root (this crate lives in `<root>/tests`).
@@ -209,6 +240,18 @@ pub fn metric(exposition: &str, name: &str) -> Option<f64> {
         }
     }
     found
+}
+
+/// Asserts each (counter, value) pair against a Prometheus exposition (summed over label
+/// sets, as [`metric`] reads it), showing the whole exposition when one differs.
+pub fn assert_metrics(exposition: &str, want: &[(&str, f64)]) {
+    for (name, value) in want {
+        assert_eq!(
+            metric(exposition, name),
+            Some(*value),
+            "{name}:\n{exposition}"
+        );
+    }
 }
 
 /// Python snippet: sends one UDP datagram (argv: host port payload [timeout]) and prints

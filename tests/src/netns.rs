@@ -134,6 +134,23 @@ impl Lab {
             .unwrap_or_else(|e| panic!("running {program} in {name}: {e}"))
     }
 
+    /// Runs a command inside a namespace and panics with its output if it fails.
+    pub fn run_ok_in(&self, name: &str, program: &str, args: &[&str]) -> Output {
+        run_ok(self.cmd(name, program).args(args))
+    }
+
+    /// Runs Python `script` (`python3 -c`) with `args` inside namespace `name`.
+    pub fn python(&self, name: &str, script: &str, args: &[&str]) -> Output {
+        let mut all = vec!["-c", script];
+        all.extend_from_slice(args);
+        self.output(name, "python3", &all)
+    }
+
+    /// What [`Lab::python`] printed on its standard output.
+    pub fn python_stdout(&self, name: &str, script: &str, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.python(name, script, args).stdout).into_owned()
+    }
+
     /// Starts a long-running process inside a namespace; it is killed (by PID) when the
     /// lab drops.
     pub fn spawn(
@@ -159,17 +176,23 @@ impl Lab {
         pid
     }
 
-    /// The SBC topology every interop test starts from: switch `inet` with drawbridge's
-    /// public leg (ns `dmz`, 198.18.1.2/24) and the given outside hosts (name, CIDR);
-    /// switch `lan` with drawbridge's LAN leg (198.18.2.1/24) and the PBX (ns `pbx`,
-    /// 198.18.2.10/24). `dmz` does not forward: only drawbridge joins the two.
-    pub fn sbc(outside: &[(&str, &str)]) -> Self {
+    /// The outside half of [`Lab::sbc`]: switch `inet` with drawbridge's public leg (ns
+    /// `dmz`, 198.18.1.2/24) and the given outside hosts (name, CIDR), and no LAN.
+    pub fn internet(outside: &[(&str, &str)]) -> Self {
         let mut lab = Self::new();
         lab.add_switch("inet");
         lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
         for (name, cidr) in outside {
             lab.link("inet", name, "eth0", cidr);
         }
+        lab
+    }
+
+    /// The SBC topology every interop test starts from: [`Lab::internet`] with the given
+    /// outside hosts, and switch `lan` with drawbridge's LAN leg (198.18.2.1/24) and the
+    /// PBX (ns `pbx`, 198.18.2.10/24). `dmz` does not forward: only drawbridge joins the two.
+    pub fn sbc(outside: &[(&str, &str)]) -> Self {
+        let mut lab = Self::internet(outside);
         lab.add_switch("lan");
         lab.link("lan", "dmz", "lan0", "198.18.2.1/24");
         lab.link("lan", "pbx", "eth0", "198.18.2.10/24");

@@ -2,11 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
-use drawbridge_tests::{Running, drawbridge, example_config_in, repo_root};
+use drawbridge_tests::netns::run_ok;
+use drawbridge_tests::{Running, drawbridge, example_config_in, output_with_stdin, repo_root};
 
 #[test]
 fn version_prints_name_and_version() {
@@ -47,16 +46,7 @@ fn check_accepts_the_example_config_and_shows_exposure() {
 
 #[test]
 fn check_finds_the_default_path_from_the_repo_root() {
-    let out = drawbridge()
-        .arg("check")
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(drawbridge().arg("check").current_dir(repo_root()));
 }
 
 #[test]
@@ -111,19 +101,10 @@ fn keygen_and_pubkey_agree_with_curve25519() {
     assert_eq!(private.trim().len(), 44, "{private}");
 
     // RFC 7748 §6.1: Bob's private key and public key.
-    let mut child = drawbridge()
-        .arg("pubkey")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"XasIfmJKikt54X+Lg4AO5m87sSkmGLb9HC+LJ/+I4Os=\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        drawbridge().arg("pubkey"),
+        b"XasIfmJKikt54X+Lg4AO5m87sSkmGLb9HC+LJ/+I4Os=\n",
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -133,19 +114,7 @@ fn keygen_and_pubkey_agree_with_curve25519() {
 
 #[test]
 fn pubkey_rejects_garbage() {
-    let mut child = drawbridge()
-        .arg("pubkey")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"not a key\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(drawbridge().arg("pubkey"), b"not a key\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a WireGuard key"));
 }

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use drawbridge_tests::assert_metrics;
 use drawbridge_tests::netns::{Lab, require};
-use drawbridge_tests::{binary, metric, wait_for_file};
 
 const TLS_PROBE: &str = r#"
 import socket, ssl, sys
@@ -38,74 +38,45 @@ except socket.timeout:
     print("SILENCE")
 "#;
 
-const METRICS: &str = r#"
-import urllib.request
-print(urllib.request.urlopen("http://127.0.0.1:9090/metrics", timeout=3).read().decode())
-"#;
-
 #[test]
 fn non_allowlisted_sources_get_silence_and_the_provider_gets_tls() {
     if !require(&["ip", "python3", "svmap"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
-    lab.link("inet", "attacker", "eth0", "198.18.1.66/24");
+    let mut lab = Lab::internet(&[
+        ("provider", "198.18.1.10/24"),
+        ("attacker", "198.18.1.66/24"),
+    ]);
 
-    let config = dir.path().join("drawbridge.toml");
-    std::fs::write(
-        &config,
+    lab.drawbridge_with(
+        dir.path(),
         r#"
 [sip]
 listen_tls = "198.18.1.2:5061"
 listen_udp = "198.18.1.2:5060"
 advertised_host = "sbc.lab.example"
-[sip.tls]
-cert_file = "tls.crt"
-key_file = "tls.key"
-generate_self_signed = true
+{SELF_SIGNED_TLS}
 
-[[trunk]]
-name = "provider"
+{PROVIDER_TRUNK}
 allow = ["198.18.1.10"]
-host = "198.18.1.10"
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "127.0.0.1:5080"
+{NO_PBX}
 
 [admin]
 metrics_listen = "127.0.0.1:9090"
 log_level = "debug"
 "#,
-    )
-    .unwrap();
-    let log = dir.path().join("drawbridge.log");
-    let bin = binary();
-    let cfg = config.to_string_lossy().into_owned();
-    lab.spawn("dmz", &bin, &["run", "--config", &cfg], &log);
-    wait_for_file(&log, "metrics served", Duration::from_secs(20));
+        "metrics served",
+        Duration::from_secs(20),
+    );
 
     // The allowlisted provider completes a TLS handshake.
-    let out = lab.output(
-        "provider",
-        "python3",
-        &["-c", TLS_PROBE, "198.18.1.2", "5061"],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = lab.python_stdout("provider", TLS_PROBE, &["198.18.1.2", "5061"]);
     assert!(text.starts_with("HANDSHAKE TLSv1."), "provider: {text}");
 
     // The attacker gets no TLS handshake on the same port.
-    let out = lab.output(
-        "attacker",
-        "python3",
-        &["-c", TLS_PROBE, "198.18.1.2", "5061"],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = lab.python_stdout("attacker", TLS_PROBE, &["198.18.1.2", "5061"]);
     // Not even a SYN-ACK or a reset: the attempt times out as if nothing listened there.
     assert!(
         text.starts_with("FAILED") && text.contains("timed out"),
@@ -113,12 +84,8 @@ log_level = "debug"
     );
 
     // Nor any SIP answer over UDP.
-    let out = lab.output(
-        "attacker",
-        "python3",
-        &["-c", UDP_PROBE, "198.18.1.2", "5060"],
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SILENCE");
+    let text = lab.python_stdout("attacker", UDP_PROBE, &["198.18.1.2", "5060"]);
+    assert_eq!(text.trim(), "SILENCE");
 
     // The real scanner finds nothing.
     let out = lab.output(
@@ -134,18 +101,12 @@ log_level = "debug"
     );
 
     // The cores' metrics are refreshed every second.
-    std::thread::sleep(Duration::from_millis(1500));
-    let out = lab.output("dmz", "python3", &["-c", METRICS]);
-    let m = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        metric(&m, "drawbridge_sip_tls_handshakes_total"),
-        Some(1.0),
-        "{m}"
-    );
     // The kernel dropped the attacker's packets, so userspace never saw them.
-    assert_eq!(
-        metric(&m, "drawbridge_sip_dropped_not_allowlisted_total"),
-        Some(0.0),
-        "{m}"
+    assert_metrics(
+        &lab.metrics(Duration::from_millis(1500)),
+        &[
+            ("drawbridge_sip_tls_handshakes_total", 1.0),
+            ("drawbridge_sip_dropped_not_allowlisted_total", 0.0),
+        ],
     );
 }

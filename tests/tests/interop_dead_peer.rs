@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use drawbridge_tests::netns::{Lab, require, run_ok};
-use drawbridge_tests::{binary, metric, wait_for_file};
+use drawbridge_tests::netns::{Lab, require};
+use drawbridge_tests::{assert_metrics, wait_for_file};
 
 /// The provider: connects over TCP, sends one OPTIONS, says so, then keeps the connection
 /// open without a word.
@@ -23,26 +23,17 @@ print("CONNECTED", s.getsockname(), flush=True)
 time.sleep(120)
 "#;
 
-const METRICS: &str = r#"
-import urllib.request
-print(urllib.request.urlopen("http://127.0.0.1:9090/metrics", timeout=3).read().decode())
-"#;
-
 #[test]
 fn a_provider_whose_link_goes_down_is_dropped_by_tcp_keepalive() {
     if !require(&["ip", "python3"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut lab = Lab::new();
-    lab.add_switch("inet");
-    lab.link("inet", "dmz", "inet0", "198.18.1.2/24");
-    lab.link("inet", "provider", "eth0", "198.18.1.10/24");
+    let mut lab = Lab::internet(&[("provider", "198.18.1.10/24")]);
 
     // 1 s idle: probes at 1, 2, 3 s of silence, dead after 4 s.
-    let config = dir.path().join("drawbridge.toml");
-    std::fs::write(
-        &config,
+    let log = lab.drawbridge_with(
+        dir.path(),
         r#"
 [sip]
 listen_tls = "off"
@@ -50,26 +41,18 @@ listen_tcp = "198.18.1.2:5060"
 advertised_host = "sbc.lab.example"
 tcp_keepalive_secs = 1
 
-[[trunk]]
-name = "provider"
+{PROVIDER_TRUNK}
 allow = ["198.18.1.10"]
 transport = "tcp"
-host = "198.18.1.10"
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "127.0.0.1:5080"
+{NO_PBX}
 
 [admin]
 metrics_listen = "127.0.0.1:9090"
 "#,
-    )
-    .unwrap();
-    let log = dir.path().join("drawbridge.log");
-    let cfg = config.to_string_lossy().into_owned();
-    lab.spawn("dmz", binary(), &["run", "--config", &cfg], &log);
-    wait_for_file(&log, "metrics served", Duration::from_secs(20));
+        "metrics served",
+        Duration::from_secs(20),
+    );
 
     let provider_log = dir.path().join("provider.log");
     lab.spawn(
@@ -90,10 +73,7 @@ metrics_listen = "127.0.0.1:9090"
     );
 
     let gone = Instant::now();
-    run_ok(
-        lab.cmd("provider", "ip")
-            .args(["link", "set", "eth0", "down"]),
-    );
+    lab.run_ok_in("provider", "ip", &["link", "set", "eth0", "down"]);
     let line = wait_for_file(&log, "keepalive timeout", Duration::from_secs(20));
     let took = gone.elapsed();
     eprintln!("noticed after {took:?}: {line}");
@@ -104,17 +84,11 @@ metrics_listen = "127.0.0.1:9090"
     );
 
     // Counted, once; the idle timeout played no part.
-    std::thread::sleep(Duration::from_millis(1500));
-    let out = lab.output("dmz", "python3", &["-c", METRICS]);
-    let m = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        metric(&m, "drawbridge_sip_dead_peers_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_sip_idle_timeouts_total"),
-        Some(0.0),
-        "{m}"
+    assert_metrics(
+        &lab.metrics(Duration::from_millis(1500)),
+        &[
+            ("drawbridge_sip_dead_peers_total", 1.0),
+            ("drawbridge_sip_idle_timeouts_total", 0.0),
+        ],
     );
 }

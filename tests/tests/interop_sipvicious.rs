@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use drawbridge_tests::assert_metrics;
 use drawbridge_tests::netns::{Lab, require};
-use drawbridge_tests::{METRICS_PY, binary, metric, wait_for_file};
+use drawbridge_tests::sipp::Sipp;
 
 const CONFIG: &str = r#"
 [sip]
@@ -16,25 +17,17 @@ listen_tls = "off"
 listen_udp = "198.18.1.2:5060"
 advertised_host = "sbc.example.net"
 
-[[trunk]]
-name = "provider"
+{PROVIDER_TRUNK}
 allow = ["198.18.1.0/26"]
 transport = "udp"
-host = "198.18.1.10"
 port = 5060
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "198.18.2.1:5080"
+{PBX}
 
 [media]
-public_address = "198.18.1.2"
-lan_address = "198.18.2.1"
+{MEDIA_ADDRESSES}
 
-[admin]
-metrics_listen = "127.0.0.1:9090"
-log_level = "info"
+{ADMIN}
 "#;
 
 #[test]
@@ -44,34 +37,16 @@ fn sipvicious_finds_nothing_to_enumerate_or_crack() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
     let mut lab = Lab::sbc(&[("attacker", "198.18.1.20/24")]);
     // The PBX answers everything (so anything that reached it would be visible).
-    lab.spawn(
-        "pbx",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-nostdin",
-            "-timeout",
-            "120",
-        ],
-        &d.join("uas.log"),
+    let uas = Sipp::uas().at("198.18.2.10", 5060).timeout(120);
+    uas.spawn(&mut lab, "pbx", &d.join("uas.log"));
+    lab.drawbridge_with(
+        d,
+        CONFIG,
+        "LAN leg to the PBX bound",
+        Duration::from_secs(20),
     );
-    let log = d.join("drawbridge.log");
-    let cfg = d.join("drawbridge.toml");
-    lab.spawn(
-        "dmz",
-        binary(),
-        &["run", "--config", cfg.to_str().unwrap()],
-        &log,
-    );
-    wait_for_file(&log, "LAN leg to the PBX bound", Duration::from_secs(20));
 
     let run = |args: &[&str]| -> String {
         let mut all = vec!["120"];
@@ -105,12 +80,7 @@ fn sipvicious_finds_nothing_to_enumerate_or_crack() {
         "svcrack found a password:\n{crack}"
     );
 
-    std::thread::sleep(Duration::from_millis(1500));
-    let m = String::from_utf8_lossy(
-        &lab.output("dmz", "python3", &["-c", METRICS_PY, "9090"])
-            .stdout,
-    )
-    .into_owned();
+    let m = lab.metrics(Duration::from_millis(1500));
     let events: f64 = m
         .lines()
         .filter(|l| l.starts_with("drawbridge_security_events_total"))
@@ -120,9 +90,5 @@ fn sipvicious_finds_nothing_to_enumerate_or_crack() {
         events >= 1.0,
         "the attack is recorded as security events:\n{m}"
     );
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_started_total"),
-        Some(0.0),
-        "{m}"
-    );
+    assert_metrics(&m, &[("drawbridge_b2bua_calls_started_total", 0.0)]);
 }

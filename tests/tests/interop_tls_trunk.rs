@@ -8,41 +8,31 @@ use std::path::Path;
 use std::time::Duration;
 
 use drawbridge_tests::netns::{Lab, require, run_ok};
-use drawbridge_tests::{METRICS_PY, binary, metric, repo_root, wait_for_file};
+use drawbridge_tests::sipp::{Sipp, errors_file, scenario};
+use drawbridge_tests::{assert_metrics, metric, repo_root};
 
 const CONFIG: &str = r#"
 [sip]
 listen_tls = "198.18.1.2:5061"
 advertised_host = "sbc.example.net"
-[sip.tls]
-cert_file = "tls.crt"
-key_file = "tls.key"
-generate_self_signed = true
+{SELF_SIGNED_TLS}
 
-[[trunk]]
-name = "provider"
+{PROVIDER_TRUNK}
 allow = ["198.18.1.10"]
 transport = "tls"
-host = "198.18.1.10"
 port = 5061
 [trunk.tls]
 ca_file = "ca.pem"
 sni = "provider.lab"
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "198.18.2.1:5080"
+{PBX}
 
 [media]
 port_min = 30000
 port_max = 30999
-public_address = "198.18.1.2"
-lan_address = "198.18.2.1"
+{MEDIA_ADDRESSES}
 
-[admin]
-metrics_listen = "127.0.0.1:9090"
-log_level = "info"
+{ADMIN}
 "#;
 
 const TLS_CFG: &str = "[server:default]
@@ -66,43 +56,38 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `openssl req` arguments for a new, unencrypted P-256 key.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 fn make_certs(dir: &Path) {
+    let ca = [
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=lab provider CA",
+    ];
     openssl(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=lab provider CA",
-            "-days",
-            "2",
-        ],
+        &[&["req", "-x509"][..], &NEW_EC_KEY, &ca, &["-days", "2"]].concat(),
     );
+    let csr = ["-keyout", "provider.key", "-out", "provider.csr"];
     openssl(
         dir,
         &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "provider.key",
-            "-out",
-            "provider.csr",
-            "-subj",
-            "/CN=provider.lab",
-        ],
+            &["req"][..],
+            &NEW_EC_KEY,
+            &csr,
+            &["-subj", "/CN=provider.lab"],
+        ]
+        .concat(),
     );
     std::fs::write(
         dir.join("san.ext"),
@@ -148,13 +133,13 @@ fn calls_over_tls_to_and_from_a_real_tls_provider() {
         .unwrap()
         .replace("__TLS_CFG__", &d.join("tls.cfg").to_string_lossy());
     std::fs::write(d.join("kamailio.cfg"), kcfg).unwrap();
-    std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
 
     let mut lab = Lab::sbc(&[("provider", "198.18.1.10/24")]);
     // SIPp behind the provider's edge: its own address (not allowlisted at drawbridge).
-    run_ok(
-        lab.cmd("provider", "ip")
-            .args(["addr", "add", "198.18.1.11/24", "dev", "eth0"]),
+    lab.run_ok_in(
+        "provider",
+        "ip",
+        &["addr", "add", "198.18.1.11/24", "dev", "eth0"],
     );
 
     let klog = d.join("kamailio.log");
@@ -178,152 +163,46 @@ fn calls_over_tls_to_and_from_a_real_tls_provider() {
         ],
         &klog,
     );
-    let log = d.join("drawbridge.log");
-    let cfg = d.join("drawbridge.toml");
-    lab.spawn(
-        "dmz",
-        binary(),
-        &["run", "--config", cfg.to_str().unwrap()],
-        &log,
-    );
-    wait_for_file(&log, "trunk connection up", Duration::from_secs(30));
+    let log = lab.drawbridge_with(d, CONFIG, "trunk connection up", Duration::from_secs(30));
 
-    let scen = repo_root()
-        .join("tests/sipp/uac_rtp.xml")
-        .to_string_lossy()
-        .into_owned();
-    let sipp = |lab: &Lab, ns: &str, args: &[&str], name: &str| {
-        let errors = d.join(format!("{name}-errors.log"));
-        let mut all = vec!["60", "sipp"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&[
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-            errors.to_str().unwrap(),
-        ]);
-        let out = lab.output(ns, "timeout", &all);
-        assert!(
-            out.status.success(),
-            "sipp {name} failed:\n{}\n{}\ndrawbridge:\n{}\nkamailio:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            std::fs::read_to_string(&errors).unwrap_or_default(),
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            std::fs::read_to_string(&klog).unwrap_or_default()
-        );
+    let scen = scenario("uac_rtp.xml");
+    let sipp = |lab: &Lab, ns: &str, sipp: Sipp, name: &str| {
+        sipp.run(lab, ns, &errors_file(d, name), &[&log, &klog]);
     };
 
     // Inbound over TLS: provider caller -> Kamailio -> TLS -> drawbridge -> PBX.
-    lab.spawn(
-        "pbx",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-            "-rtp_echo",
-            "-nostdin",
-            "-timeout",
-            "40",
-            "-m",
-            "2",
-        ],
-        &d.join("uas-pbx.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let uas = Sipp::uas().as_pbx().echo().timeout(40).calls(2);
+    uas.spawn(&mut lab, "pbx", &d.join("uas-pbx.log"));
+    let caller = Sipp::file(&scen)
+        .at("198.18.1.11", 5070)
+        .media(17000)
+        .to("198.18.1.10:5060", "100");
     sipp(
         &lab,
         "provider",
-        &[
-            "198.18.1.10:5060",
-            "-sf",
-            &scen,
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.11",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "40",
-        ],
+        caller.calls(2).rate(2).timeout(40),
         "inbound-tls",
     );
 
     // Outbound over TLS: PBX phone -> drawbridge -> TLS -> Kamailio -> provider callee.
-    lab.spawn(
-        "provider",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.1.11",
-            "-p",
-            "5080",
-            "-mp",
-            "18000",
-            "-rtp_echo",
-            "-nostdin",
-            "-timeout",
-            "40",
-            "-m",
-            "2",
-        ],
-        &d.join("uas-provider.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let uas = Sipp::uas().at("198.18.1.11", 5080).media(18000);
+    let uas = uas.echo().timeout(40).calls(2);
+    uas.spawn(&mut lab, "provider", &d.join("uas-provider.log"));
+    let caller = Sipp::file(&scen).as_pbx_phone("004930123456");
     sipp(
         &lab,
         "pbx",
-        &[
-            "198.18.2.1:5080",
-            "-sf",
-            &scen,
-            "-s",
-            "004930123456",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5090",
-            "-mp",
-            "19000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "40",
-        ],
+        caller.calls(2).rate(2).timeout(40),
         "outbound-tls",
     );
 
-    std::thread::sleep(Duration::from_millis(1200));
-    let m = String::from_utf8_lossy(
-        &lab.output("dmz", "python3", &["-c", METRICS_PY, "9090"])
-            .stdout,
-    )
-    .into_owned();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(4.0),
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_active"),
-        Some(0.0),
-        "{m}"
+    let m = lab.metrics(Duration::from_millis(1200));
+    assert_metrics(
+        &m,
+        &[
+            ("drawbridge_b2bua_calls_answered_total", 4.0),
+            ("drawbridge_b2bua_calls_active", 0.0),
+        ],
     );
     assert!(
         metric(&m, "drawbridge_sip_tls_handshakes_total").unwrap_or(0.0) >= 1.0,

@@ -8,27 +8,21 @@
 use std::time::Duration;
 
 use drawbridge_tests::netns::{Lab, require};
-use drawbridge_tests::{binary, repo_root, wait_for_file};
+use drawbridge_tests::repo_root;
 
 const CONFIG: &str = r#"
 [sip]
 listen_tls = "off"
 listen_udp = "198.18.1.2:5060"
 
-[[trunk]]
-name = "provider"
+{PROVIDER_TRUNK}
 allow = ["198.18.1.10"]
 transport = "udp"
-host = "198.18.1.10"
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "198.18.2.1:5080"
+{PBX}
 
 [media]
-public_address = "198.18.1.2"
-lan_address = "198.18.2.1"
+{MEDIA_ADDRESSES}
 
 [guard]
 requests_per_second = 1000
@@ -73,26 +67,16 @@ fn the_torture_corpus_does_not_break_a_running_drawbridge() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("drawbridge.toml"), CONFIG).unwrap();
     let mut lab = Lab::sbc(&[("provider", "198.18.1.10/24")]);
-    let log = d.join("drawbridge.log");
-    let cfg = d.join("drawbridge.toml");
-    lab.spawn(
-        "dmz",
-        binary(),
-        &["run", "--config", cfg.to_str().unwrap()],
-        &log,
+    let log = lab.drawbridge_with(
+        dir.path(),
+        CONFIG,
+        "LAN leg to the PBX bound",
+        Duration::from_secs(20),
     );
-    wait_for_file(&log, "LAN leg to the PBX bound", Duration::from_secs(20));
 
     let corpus = repo_root().join("crates/sip/tests/torture");
-    let out = lab.output(
-        "provider",
-        "python3",
-        &["-c", SEND_ALL_PY, corpus.to_str().unwrap()],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = lab.python_stdout("provider", SEND_ALL_PY, &[corpus.to_str().unwrap()]);
     let line = text
         .lines()
         .find(|l| l.starts_with("SENT"))

@@ -7,50 +7,40 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use drawbridge_tests::lab_config::expand;
 use drawbridge_tests::netns::{Lab, require};
-use drawbridge_tests::{
-    Datagram, METRICS_PY, binary, metric, pcap_udp_payloads, repo_root, wait_for_file,
-};
+use drawbridge_tests::sipp::{Sipp, errors_file, scenario};
+use drawbridge_tests::{Datagram, assert_metrics, pcap_udp_payloads};
 
+/// The lab's configuration, a template for [`expand`] (see [`config`]).
 const CONFIG: &str = r#"
 [sip]
 listen_tls = "127.0.0.1:5061"
 listen_udp = "198.18.1.2:5060"
 advertised_host = "sbc.example.net"
 workers = 3
-[sip.tls]
-cert_file = "tls.crt"
-key_file = "tls.key"
-generate_self_signed = true
+{SELF_SIGNED_TLS}
 
-[[trunk]]
-name = "provider"
+{PROVIDER_TRUNK}
 allow = ["198.18.1.10"]
 transport = "udp"
-host = "198.18.1.10"
 port = 5060
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "198.18.2.1:5080"
+{PBX}
 
 [media]
 port_min = 30000
 port_max = 30999
-public_address = "198.18.1.2"
-lan_address = "198.18.2.1"
+{MEDIA_ADDRESSES}
 
 [guard]
 requests_per_second = 200
 max_calls_per_second = 100
 
-[admin]
-metrics_listen = "127.0.0.1:9090"
-log_level = "info"
+{ADMIN}
 "#;
 
 const INVITE_PY: &str = r#"
@@ -78,11 +68,25 @@ except socket.timeout:
 struct Run {
     lab: Lab,
     dir: tempfile::TempDir,
-    captures: Vec<(u32, String, std::path::PathBuf)>,
+    /// drawbridge's log.
+    log: PathBuf,
+    captures: Vec<(u32, PathBuf)>,
 }
 
 fn start() -> Run {
-    start_with(CONFIG)
+    start_with(&config())
+}
+
+/// [`CONFIG`], expanded.
+fn config() -> String {
+    expand(CONFIG)
+}
+
+/// [`config`] with `added` on a line after `line`, which must be in it.
+fn config_adding(line: &str, added: &str) -> String {
+    let config = config();
+    assert!(config.contains(line), "{line:?} not in:\n{config}");
+    config.replacen(line, &format!("{line}\n{added}"), 1)
 }
 
 fn start_with(config_text: &str) -> Run {
@@ -108,137 +112,90 @@ fn start_with(config_text: &str) -> Run {
             ],
             &dir.path().join(format!("tcpdump-{ns}.log")),
         );
-        captures.push((pid, ns.to_owned(), pcap));
+        captures.push((pid, pcap));
     }
-    let config = dir.path().join("drawbridge.toml");
-    std::fs::write(&config, config_text).unwrap();
-    let log = dir.path().join("drawbridge.log");
-    lab.spawn(
-        "dmz",
-        binary(),
-        &["run", "--config", config.to_str().unwrap()],
-        &log,
+    let log = lab.drawbridge_with(
+        dir.path(),
+        config_text,
+        "LAN leg to the PBX bound",
+        Duration::from_secs(20),
     );
-    wait_for_file(&log, "LAN leg to the PBX bound", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(500));
-    Run { lab, dir, captures }
+    Run {
+        lab,
+        dir,
+        log,
+        captures,
+    }
 }
 
 impl Run {
-    fn sipp(&mut self, ns: &str, args: &[&str], name: &str) -> std::process::Output {
-        let log = self.dir.path().join(format!("{name}-errors.log"));
-        let mut all = vec!["60", "sipp"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&[
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-            log.to_str().unwrap(),
-        ]);
-        let out = self.lab.output(ns, "timeout", &all);
-        if !out.status.success() {
-            let errors = std::fs::read_to_string(&log).unwrap_or_default();
-            let dblog =
-                std::fs::read_to_string(self.dir.path().join("drawbridge.log")).unwrap_or_default();
-            panic!(
-                "sipp {name} failed ({:?}):\n{}\nerrors:\n{errors}\ndrawbridge log:\n{dblog}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        out
+    /// Runs `sipp` in namespace `ns` and fails the test if it fails; `name` names its
+    /// error file.
+    fn sipp(&self, ns: &str, sipp: &Sipp, name: &str) -> std::process::Output {
+        sipp.run(
+            &self.lab,
+            ns,
+            &errors_file(self.dir.path(), name),
+            &[&self.log],
+        )
     }
 
-    /// Stops the captures and returns (namespace, payloads).
-    fn stop_captures(&mut self) -> Vec<(String, Vec<Datagram>)> {
+    /// Starts `sipp` in the background in namespace `ns`, its output in `log` (a file name
+    /// in the run's directory); it is listening when this returns.
+    fn spawn(&mut self, ns: &str, sipp: &Sipp, log: &str) {
+        sipp.spawn(&mut self.lab, ns, &self.dir.path().join(log));
+    }
+
+    /// Stops the captures and returns what the provider and the PBX received.
+    fn stop_captures(&mut self) -> (Vec<Datagram>, Vec<Datagram>) {
         std::thread::sleep(Duration::from_millis(500));
-        for (pid, _, _) in &self.captures {
+        for (pid, _) in &self.captures {
             let _ = std::process::Command::new("kill")
                 .args(["-INT", &pid.to_string()])
                 .status();
         }
         std::thread::sleep(Duration::from_millis(800));
-        self.captures
-            .iter()
-            .map(|(_, ns, p)| (ns.clone(), pcap_udp_payloads(p)))
-            .collect()
+        let mut payloads = self.captures.iter().map(|(_, p)| pcap_udp_payloads(p));
+        (
+            payloads.next().unwrap_or_default(),
+            payloads.next().unwrap_or_default(),
+        )
     }
 
     /// SIPp's built-in callee as the PBX (198.18.2.10:5060) for one call, in the
     /// background; `echo` sends the caller's RTP back. Waits until it listens.
     fn pbx_uas(&mut self, echo: bool, log: &str) {
-        let mut args = vec![
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-        ];
-        if echo {
-            args.push("-rtp_echo");
-        }
-        args.extend_from_slice(&["-nostdin", "-timeout", "30", "-m", "1"]);
-        let log = self.dir.path().join(log);
-        self.lab.spawn("pbx", "sipp", &args, &log);
-        std::thread::sleep(Duration::from_millis(300));
+        let uas = Sipp::uas().as_pbx().timeout(30).calls(1);
+        self.spawn("pbx", &if echo { uas.echo() } else { uas }, log);
     }
 
-    /// SIPp as the PBX (198.18.2.10:5060) running scenario file `scenario` for one call,
-    /// in the background. Waits until it listens.
-    fn pbx_scenario(&mut self, scenario: &str, log: &str) {
-        self.uas_scenario("pbx", "198.18.2.10", "16000", scenario, log);
-    }
-
-    /// SIPp in namespace `ns` at `ip`:5060 (media from port `media_port`) running
-    /// scenario file `scenario` for one call, in the background. Waits until it listens.
-    fn uas_scenario(&mut self, ns: &str, ip: &str, media_port: &str, scenario: &str, log: &str) {
-        let args = [
-            "-sf", scenario, "-i", ip, "-p", "5060", "-mp", media_port, "-nostdin", "-timeout",
-            "30", "-m", "1",
-        ];
-        let log = self.dir.path().join(log);
-        self.lab.spawn(ns, "sipp", &args, &log);
-        std::thread::sleep(Duration::from_millis(300));
+    /// SIPp running scenario file `file` (of `tests/sipp/`) as the callee in `ns` — the PBX
+    /// ([`Sipp::as_pbx`]) or the provider ([`Sipp::as_provider`]) — for one call within
+    /// 30 s, in the background, its output in `log`. Waits until it listens.
+    fn callee(&mut self, ns: &str, file: &str, log: &str) {
+        let sipp = Sipp::file(&scenario(file)).timeout(30).calls(1);
+        let sipp = match ns {
+            "pbx" => sipp.as_pbx(),
+            "provider" => sipp.as_provider(),
+            _ => panic!("no callee's place in namespace {ns}"),
+        };
+        self.spawn(ns, &sipp, log);
     }
 
     /// Runs SIPp as the provider ([`provider_call`]) and fails the test if it fails.
-    fn provider(&mut self, scenario: &str, calls: &str, name: &str) -> std::process::Output {
-        self.call(&PROVIDER, scenario, calls, name)
-    }
-
-    /// Runs SIPp as `caller` ([`caller_args`]) and fails the test if it fails.
-    fn call(
-        &mut self,
-        caller: &Caller,
-        scenario: &str,
-        calls: &str,
-        name: &str,
-    ) -> std::process::Output {
-        let args = caller_args(caller, scenario, calls);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.sipp(caller.ns, &args, name)
+    fn provider(&self, scenario: &str, calls: u32, name: &str) -> std::process::Output {
+        self.sipp("provider", &provider_call(scenario, calls), name)
     }
 
     fn metrics(&self) -> String {
-        std::thread::sleep(Duration::from_millis(1200));
-        String::from_utf8_lossy(
-            &self
-                .lab
-                .output("dmz", "python3", &["-c", METRICS_PY, "9090"])
-                .stdout,
-        )
-        .into_owned()
+        self.lab.metrics(Duration::from_millis(1200))
     }
-}
 
-fn scenario() -> String {
-    repo_root()
-        .join("tests/sipp/uac_rtp.xml")
-        .to_string_lossy()
-        .into_owned()
+    /// drawbridge's log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 /// No byte of any SIP message or RTP packet that `ns` (at `me`) received may contain these.
@@ -278,134 +235,37 @@ fn inbound_and_outbound_calls_with_rtp_and_topology_hiding() {
         return;
     }
     let mut run = start();
-    let scen = scenario();
+    let scen = scenario("uac_rtp.xml");
 
     // Inbound: the provider calls extension 100 at the PBX, three calls.
-    let uas = run.lab.spawn(
-        "pbx",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5060",
-            "-mp",
-            "16000",
-            "-rtp_echo",
-            "-nostdin",
-            "-timeout",
-            "40",
-            "-m",
-            "3",
-        ],
-        &run.dir.path().join("uas-pbx.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    run.sipp(
-        "provider",
-        &[
-            "198.18.1.2:5060",
-            "-sf",
-            &scen,
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "3",
-            "-r",
-            "2",
-            "-timeout",
-            "40",
-        ],
-        "inbound",
-    );
-    let _ = uas;
+    let uas = Sipp::uas().as_pbx().echo().timeout(40);
+    run.spawn("pbx", &uas.calls(3), "uas-pbx.log");
+    let inbound = provider_call(&scen, 3).rate(2).timeout(40);
+    run.sipp("provider", &inbound, "inbound");
 
     // Outbound: a PBX phone calls a number through the trunk; the provider answers.
-    run.lab.spawn(
-        "provider",
-        "sipp",
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5060",
-            "-mp",
-            "18000",
-            "-rtp_echo",
-            "-nostdin",
-            "-timeout",
-            "40",
-            "-m",
-            "2",
-        ],
-        &run.dir.path().join("uas-provider.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    run.sipp(
-        "pbx",
-        &[
-            "198.18.2.1:5080",
-            "-sf",
-            &scen,
-            "-s",
-            "004930123456",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5090",
-            "-mp",
-            "19000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "40",
-        ],
-        "outbound",
-    );
+    let uas = Sipp::uas().as_provider().echo().timeout(40);
+    run.spawn("provider", &uas.calls(2), "uas-provider.log");
+    run.sipp("pbx", &pbx_call(&scen, 2).rate(2).timeout(40), "outbound");
 
     // Toll fraud: a premium-rate number from the PBX is refused before it leaves.
-    let out = run.lab.output(
-        "pbx",
-        "python3",
-        &["-c", INVITE_PY, "198.18.2.1", "+19005550100"],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "SIP/2.0 403 Forbidden"
+    let answer = run
+        .lab
+        .python_stdout("pbx", INVITE_PY, &["198.18.2.1", "+19005550100"]);
+    assert_eq!(answer.trim(), "SIP/2.0 403 Forbidden");
+
+    // Five answered, and no call or dialog leaks.
+    assert_metrics(
+        &run.metrics(),
+        &[
+            ("drawbridge_b2bua_calls_answered_total", 5.0),
+            ("drawbridge_b2bua_calls_active", 0.0),
+            ("drawbridge_b2bua_dialogs", 0.0),
+        ],
     );
 
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(5.0),
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_active"),
-        Some(0.0),
-        "no call leaks:\n{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_dialogs"),
-        Some(0.0),
-        "no dialog leaks:\n{m}"
-    );
-
-    let captures = run.stop_captures();
-    let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
-    let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+    let (provider, pbx) = run.stop_captures();
+    let (provider, pbx) = (&provider, &pbx);
 
     // RTP flowed both ways: the PBX got the caller's audio from drawbridge's LAN ports, and
     // the caller got the echo back from drawbridge's public ports (and vice versa).
@@ -449,96 +309,34 @@ fn inbound_and_outbound_calls_with_rtp_and_topology_hiding() {
     assert!(Path::new(&scen).exists());
 }
 
-/// Where a SIPp caller runs and whom it calls through drawbridge.
-struct Caller {
-    ns: &'static str,
-    /// drawbridge's address on the caller's side.
-    dst: &'static str,
-    /// The number called.
-    service: &'static str,
-    ip: &'static str,
-    port: &'static str,
-    media_port: &'static str,
+/// SIPp as the provider (198.18.1.10:5070) calling extension 100 through drawbridge with
+/// scenario file `scenario`, `calls` calls, within 30 s.
+fn provider_call(scenario: &str, calls: u32) -> Sipp {
+    Sipp::file(scenario)
+        .as_provider_caller()
+        .calls(calls)
+        .timeout(30)
 }
 
-/// The provider (198.18.1.10:5070) calling extension 100.
-const PROVIDER: Caller = Caller {
-    ns: "provider",
-    dst: "198.18.1.2:5060",
-    service: "100",
-    ip: "198.18.1.10",
-    port: "5070",
-    media_port: "17000",
-};
-
-/// A phone behind the PBX (198.18.2.10:5090) calling a number out through the trunk.
-const PBX_PHONE: Caller = Caller {
-    ns: "pbx",
-    dst: "198.18.2.1:5080",
-    service: "004930123456",
-    ip: "198.18.2.10",
-    port: "5090",
-    media_port: "19000",
-};
-
-/// SIPp arguments for the provider calling extension 100 through drawbridge with
-/// scenario file `scenario`, `calls` calls.
-fn provider_call(scenario: &str, calls: &str) -> Vec<String> {
-    caller_args(&PROVIDER, scenario, calls)
-}
-
-/// SIPp arguments for `caller` running scenario file `scenario` for `calls` calls.
-fn caller_args(caller: &Caller, scenario: &str, calls: &str) -> Vec<String> {
-    [
-        caller.dst,
-        "-sf",
-        scenario,
-        "-s",
-        caller.service,
-        "-i",
-        caller.ip,
-        "-p",
-        caller.port,
-        "-mp",
-        caller.media_port,
-        "-m",
-        calls,
-        "-timeout",
-        "30",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-fn sipp_dir(name: &str) -> String {
-    repo_root()
-        .join("tests/sipp")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// One call was answered, and nothing of it is left.
-fn assert_one_answered_and_nothing_left(run: &Run) {
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_nothing_left(run);
+/// SIPp as a PBX phone (198.18.2.10:5090) calling 004930123456 out through drawbridge with
+/// scenario file `scenario`, `calls` calls, within 30 s.
+fn pbx_call(scenario: &str, calls: u32) -> Sipp {
+    Sipp::file(scenario)
+        .as_pbx_phone("004930123456")
+        .calls(calls)
+        .timeout(30)
 }
 
 fn assert_nothing_left(run: &Run) {
-    let m = run.metrics();
-    for (name, want) in [
-        ("drawbridge_b2bua_calls_active", 0.0),
-        ("drawbridge_b2bua_dialogs", 0.0),
-        ("drawbridge_media_sessions", 0.0),
-        ("drawbridge_media_open_sockets", 0.0),
-    ] {
-        assert_eq!(metric(&m, name), Some(want), "{name} after the run:\n{m}");
-    }
+    assert_metrics(
+        &run.metrics(),
+        &[
+            ("drawbridge_b2bua_calls_active", 0.0),
+            ("drawbridge_b2bua_dialogs", 0.0),
+            ("drawbridge_media_sessions", 0.0),
+            ("drawbridge_media_open_sockets", 0.0),
+        ],
+    );
 }
 
 #[test]
@@ -547,166 +345,32 @@ fn cancel_and_hold_resume_both_ways_leave_nothing_behind() {
         return;
     }
     let mut run = start();
-    let pbx_uas = |run: &mut Run, scenario: &str, calls: &str| {
-        let log = run
-            .dir
-            .path()
-            .join(format!("uas-pbx-{calls}-{}.log", scenario.len()));
-        run.lab.spawn(
+    for kind in ["cancel", "hold"] {
+        let uas = scenario(&format!("uas_{kind}.xml"));
+        let uac = scenario(&format!("uac_{kind}.xml"));
+        let callee = Sipp::file(&uas).timeout(40).calls(2);
+        // cancel: the provider's caller cancels while the PBX rings (CANCEL relayed, 487
+        // back). hold: hold and resume by re-INVITE from the provider's side; the callee
+        // asserts that it saw sendonly then sendrecv.
+        run.spawn(
             "pbx",
-            "sipp",
-            &[
-                "-sf",
-                scenario,
-                "-i",
-                "198.18.2.10",
-                "-p",
-                "5060",
-                "-mp",
-                "16000",
-                "-nostdin",
-                "-timeout",
-                "40",
-                "-m",
-                calls,
-            ],
-            &log,
+            &callee.clone().as_pbx(),
+            &format!("uas-pbx-{kind}.log"),
         );
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    let provider_uas = |run: &mut Run, scenario: &str, calls: &str| {
-        let log = run
-            .dir
-            .path()
-            .join(format!("uas-provider-{calls}-{}.log", scenario.len()));
-        run.lab.spawn(
-            "provider",
-            "sipp",
-            &[
-                "-sf",
-                scenario,
-                "-i",
-                "198.18.1.10",
-                "-p",
-                "5060",
-                "-mp",
-                "18000",
-                "-nostdin",
-                "-timeout",
-                "40",
-                "-m",
-                calls,
-            ],
-            &log,
+        let inbound = provider_call(&uac, 2).rate(2);
+        run.sipp("provider", &inbound, &format!("{kind}-inbound"));
+        // The same from a PBX phone's side, with the provider as the callee.
+        let log = format!("uas-provider-{kind}.log");
+        run.spawn("provider", &callee.as_provider(), &log);
+        run.sipp(
+            "pbx",
+            &pbx_call(&uac, 2).rate(2),
+            &format!("{kind}-outbound"),
         );
-        std::thread::sleep(Duration::from_millis(300));
-    };
-
-    // The provider's caller cancels while the PBX rings (CANCEL relayed, 487 back).
-    pbx_uas(&mut run, &sipp_dir("uas_cancel.xml"), "2");
-    run.sipp(
-        "provider",
-        &[
-            "198.18.1.2:5060",
-            "-sf",
-            &sipp_dir("uac_cancel.xml"),
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "30",
-        ],
-        "cancel-inbound",
-    );
-    // A PBX phone cancels an outbound call while the provider rings.
-    provider_uas(&mut run, &sipp_dir("uas_cancel.xml"), "2");
-    run.sipp(
-        "pbx",
-        &[
-            "198.18.2.1:5080",
-            "-sf",
-            &sipp_dir("uac_cancel.xml"),
-            "-s",
-            "004930123456",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5090",
-            "-mp",
-            "19000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "30",
-        ],
-        "cancel-outbound",
-    );
-    // Hold and resume by re-INVITE, from the provider's side and from the PBX's side; the
-    // callee asserts that it saw sendonly then sendrecv.
-    pbx_uas(&mut run, &sipp_dir("uas_hold.xml"), "2");
-    run.sipp(
-        "provider",
-        &[
-            "198.18.1.2:5060",
-            "-sf",
-            &sipp_dir("uac_hold.xml"),
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-mp",
-            "17000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "30",
-        ],
-        "hold-inbound",
-    );
-    provider_uas(&mut run, &sipp_dir("uas_hold.xml"), "2");
-    run.sipp(
-        "pbx",
-        &[
-            "198.18.2.1:5080",
-            "-sf",
-            &sipp_dir("uac_hold.xml"),
-            "-s",
-            "004930123456",
-            "-i",
-            "198.18.2.10",
-            "-p",
-            "5090",
-            "-mp",
-            "19000",
-            "-m",
-            "2",
-            "-r",
-            "2",
-            "-timeout",
-            "30",
-        ],
-        "hold-outbound",
-    );
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(4.0),
-        "{m}"
+    }
+    assert_metrics(
+        &run.metrics(),
+        &[("drawbridge_b2bua_calls_answered_total", 4.0)],
     );
     assert_nothing_left(&run);
 }
@@ -719,28 +383,12 @@ fn a_silent_pbx_times_out_and_leaves_nothing_behind() {
     let run = start();
     // Nobody answers at 198.18.2.10: drawbridge retransmits, gives up (Timer B, 32 s) and
     // tells the caller; the caller's scenario expects a final failure response.
-    let out = run.lab.output(
-        "provider",
-        "timeout",
-        &[
-            "60",
-            "sipp",
-            "198.18.1.2:5060",
-            "-sn",
-            "uac",
-            "-s",
-            "100",
-            "-i",
-            "198.18.1.10",
-            "-p",
-            "5070",
-            "-m",
-            "1",
-            "-timeout",
-            "45",
-            "-nostdin",
-        ],
-    );
+    let out = Sipp::uac()
+        .at("198.18.1.10", 5070)
+        .to("198.18.1.2:5060", "100")
+        .calls(1)
+        .timeout(45)
+        .output(&run.lab, "provider");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "the call cannot succeed:\n{text}");
     assert!(
@@ -751,35 +399,33 @@ fn a_silent_pbx_times_out_and_leaves_nothing_behind() {
 }
 
 /// A silent call that drawbridge must end itself: SIPp's built-in callee as the PBX
-/// answers and accepts drawbridge's BYE, the silent caller waits for it. `config` is the
-/// lab config with the limit under test; afterwards the media timeouts counted must be
-/// `timeouts`, drawbridge's log must say `logged`, and nothing may be left behind.
-fn silent_call_ended_by_drawbridge(config: &str, name: &str, timeouts: f64, logged: &str) {
-    let mut run = start_with(config);
+/// answers and accepts drawbridge's BYE, the silent caller waits for it. `limit` is the
+/// setting under test, as (a line of the lab config, the line to add after it);
+/// afterwards the media timeouts counted must be `timeouts`, drawbridge's log must say
+/// `logged`, and nothing may be left behind. Skipped where the lab cannot run.
+fn silent_call_ended_by_drawbridge(limit: (&str, &str), name: &str, timeouts: f64, logged: &str) {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start_with(&config_adding(limit.0, limit.1));
     run.pbx_uas(false, &format!("uas-pbx-{name}.log"));
-    run.provider(&sipp_dir("uac_silent.xml"), "1", name);
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_media_timeouts_total"),
-        Some(timeouts),
-        "{m}"
+    run.provider(&scenario("uac_silent.xml"), 1, name);
+    assert_metrics(
+        &run.metrics(),
+        &[("drawbridge_media_timeouts_total", timeouts)],
     );
     assert_nothing_left(&run);
-    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap();
+    let log = run.log();
     assert!(log.contains(logged), "{log}");
 }
 
 #[test]
 fn a_call_whose_media_stops_is_ended_on_both_sides() {
-    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
-        return;
-    }
-    let config = CONFIG.replace(
-        "lan_address = \"198.18.2.1\"",
-        "lan_address = \"198.18.2.1\"\ninactivity_timeout_secs = 2",
-    );
     silent_call_ended_by_drawbridge(
-        &config,
+        (
+            "lan_address = \"198.18.2.1\"",
+            "inactivity_timeout_secs = 2",
+        ),
         "media-timeout",
         1.0,
         "no RTP in either direction: call ended",
@@ -788,16 +434,9 @@ fn a_call_whose_media_stops_is_ended_on_both_sides() {
 
 #[test]
 fn a_call_longer_than_the_maximum_duration_is_ended_on_both_sides() {
-    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
-        return;
-    }
     // Toll-fraud ceiling: a 2 s maximum; no media timeout would end the call first.
-    let config = CONFIG.replace(
-        "max_calls_per_second = 100",
-        "max_calls_per_second = 100\nmax_call_duration_secs = 2",
-    );
     silent_call_ended_by_drawbridge(
-        &config,
+        ("max_calls_per_second = 100", "max_call_duration_secs = 2"),
         "max-duration",
         0.0,
         "maximum call duration reached: call ended",
@@ -814,20 +453,16 @@ fn a_natted_provider_gets_media_only_with_media_nat() {
         return;
     }
     for nat in [false, true] {
-        let config = CONFIG.replace(
-            "port = 5060\n\n[pbx]",
-            &format!("port = 5060\nmedia_nat = {nat}\n\n[pbx]"),
-        );
+        // The trunk's port: the only "port = 5060" line.
+        let config = config_adding("port = 5060", &format!("media_nat = {nat}"));
         let mut run = start_with(&config);
         run.pbx_uas(true, "uas-pbx-nat.log");
-        run.provider(&sipp_dir("uac_nat.xml"), "1", "nat");
+        run.provider(&scenario("uac_nat.xml"), 1, "nat");
         assert_nothing_left(&run);
-        let captures = run.stop_captures();
-        let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
-        let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+        let (provider, pbx) = run.stop_captures();
         let (to_pbx, back) = (
-            rtp_count(pbx, "198.18.2.1"),
-            rtp_count(provider, "198.18.1.2"),
+            rtp_count(&pbx, "198.18.2.1"),
+            rtp_count(&provider, "198.18.1.2"),
         );
         if nat {
             assert!(
@@ -854,42 +489,28 @@ fn a_trunks_concurrent_call_limit_refuses_the_call_over_it() {
     if !require(&["ip", "sipp", "tcpdump", "python3"]) {
         return;
     }
-    let config = CONFIG.replace(
-        "port = 5060\n\n[pbx]",
-        "port = 5060\nmax_concurrent_calls = 1\n\n[pbx]",
-    );
+    let config = config_adding("port = 5060", "max_concurrent_calls = 1");
     let mut run = start_with(&config);
     run.pbx_uas(true, "uas-pbx-limit.log");
     // Two calls 100 ms apart, each up for 2.5 s: the second finds the first up.
-    let mut args = vec!["60".to_owned(), "sipp".to_owned()];
-    args.extend(provider_call(&scenario(), "2"));
-    args.extend(["-r", "10", "-nostdin"].map(str::to_owned));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run.lab.output("provider", "timeout", &args);
+    let out = provider_call(&scenario("uac_rtp.xml"), 2)
+        .rate(10)
+        .output(&run.lab, "provider");
     assert!(
         !out.status.success(),
         "SIPp should count the refused call as failed"
     );
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_answered_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_calls_refused_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_calls_active"),
-        Some(0.0),
-        "ticket released:\n{m}"
+    // One answered, one refused, and the admission ticket released.
+    assert_metrics(
+        &run.metrics(),
+        &[
+            ("drawbridge_b2bua_calls_answered_total", 1.0),
+            ("drawbridge_b2bua_calls_refused_total", 1.0),
+            ("drawbridge_calls_active", 0.0),
+        ],
     );
     assert_nothing_left(&run);
-    let captures = run.stop_captures();
-    let provider = &captures.iter().find(|(n, _)| n == "provider").unwrap().1;
-    let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+    let (provider, pbx) = run.stop_captures();
     assert!(
         provider
             .iter()
@@ -919,10 +540,10 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
     // The PBX rings (180), then sends early media (183 + SDP) and answers right after it;
     // the provider requires 100rel: its scenario checks Require/RSeq on both provisionals,
     // PRACKs each, and wants the 200 of its second PRACK before the 200 of its INVITE.
-    run.pbx_scenario(&sipp_dir("uas_100rel.xml"), "uas-pbx-100rel.log");
-    run.provider(&sipp_dir("uac_100rel.xml"), "1", "provider-100rel");
-    let captures = run.stop_captures();
-    let to_pbx = received(&captures, "pbx", "198.18.2.10");
+    run.callee("pbx", "uas_100rel.xml", "uas-pbx-100rel.log");
+    run.provider(&scenario("uac_100rel.xml"), 1, "provider-100rel");
+    let (_, pbx) = run.stop_captures();
+    let to_pbx = received(&pbx, "198.18.2.10");
     assert!(
         to_pbx.iter().any(|m| m.starts_with("INVITE ")),
         "the PBX got the call"
@@ -936,14 +557,22 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
     assert_one_answered_and_nothing_left(&run);
 }
 
-/// Every datagram `ns`'s capture saw arriving at `me`, as text.
-fn received(captures: &[(String, Vec<Datagram>)], ns: &str, me: &str) -> Vec<String> {
-    let packets = &captures.iter().find(|(n, _)| n == ns).unwrap().1;
+/// Every datagram in `packets` that arrived at `me`, as text.
+fn received(packets: &[Datagram], me: &str) -> Vec<String> {
     packets
         .iter()
         .filter(|(_, d, _)| d.ip().to_string() == me)
         .map(|(_, _, p)| String::from_utf8_lossy(p).into_owned())
         .collect()
+}
+
+/// One call was answered, and nothing of it is left.
+fn assert_one_answered_and_nothing_left(run: &Run) {
+    assert_metrics(
+        &run.metrics(),
+        &[("drawbridge_b2bua_calls_answered_total", 1.0)],
+    );
+    assert_nothing_left(run);
 }
 
 #[test]
@@ -957,21 +586,12 @@ fn a_pbx_requiring_100rel_gets_the_providers_early_offer_and_answers_it_in_its_p
     // reliably with drawbridge's LAN address and answers in its PRACK; the provider's
     // checks that drawbridge's PRACK carries that answer with drawbridge's public
     // address, and that the INVITE offered 100rel; no SDP in either 200 to the INVITE.
-    run.uas_scenario(
-        "provider",
-        "198.18.1.10",
-        "18000",
-        &sipp_dir("uas_reliable_183_offer.xml"),
-        "uas-provider-late-offer.log",
-    );
-    run.call(
-        &PBX_PHONE,
-        &sipp_dir("uac_100rel_late_offer.xml"),
-        "1",
-        "pbx-late-offer",
-    );
-    let captures = run.stop_captures();
-    let to_provider = received(&captures, "provider", "198.18.1.10");
+    let log = "uas-provider-late-offer.log";
+    run.callee("provider", "uas_reliable_183_offer.xml", log);
+    let late_offer = pbx_call(&scenario("uac_100rel_late_offer.xml"), 1);
+    run.sipp("pbx", &late_offer, "pbx-late-offer");
+    let (provider, pbx) = run.stop_captures();
+    let to_provider = received(&provider, "198.18.1.10");
     assert!(to_provider.iter().any(|m| m.starts_with("PRACK ")));
     for m in &to_provider {
         assert!(
@@ -979,7 +599,7 @@ fn a_pbx_requiring_100rel_gets_the_providers_early_offer_and_answers_it_in_its_p
             "the LAN leaked to the provider:\n{m}"
         );
     }
-    for m in &received(&captures, "pbx", "198.18.2.10") {
+    for m in &received(&pbx, "198.18.2.10") {
         assert!(
             !m.contains("198.18.1.10") && !m.contains("SIPpTag01"),
             "the provider leaked to the PBX:\n{m}"
@@ -1055,19 +675,17 @@ fn a_provider_that_reconnects_over_tcp_can_hang_up_its_call() {
     if !require(&["ip", "sipp", "tcpdump", "python3"]) {
         return;
     }
-    let config = CONFIG
-        .replace(
-            "listen_udp = \"198.18.1.2:5060\"",
-            "listen_udp = \"198.18.1.2:5060\"\nlisten_tcp = \"198.18.1.2:5060\"",
-        )
-        .replace("transport = \"udp\"", "transport = \"tcp\"");
+    let config = config_adding(
+        "listen_udp = \"198.18.1.2:5060\"",
+        "listen_tcp = \"198.18.1.2:5060\"",
+    );
+    assert_eq!(config.matches("transport = \"udp\"").count(), 1);
+    let config = config.replace("transport = \"udp\"", "transport = \"tcp\"");
     let mut run = start_with(&config);
     run.pbx_uas(false, "uas-pbx-reconnect.log");
-    let out = run
-        .lab
-        .output("provider", "python3", &["-c", RECONNECTING_PROVIDER_PY]);
+    let out = run.lab.python("provider", RECONNECTING_PROVIDER_PY, &[]);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let log = std::fs::read_to_string(run.dir.path().join("drawbridge.log")).unwrap_or_default();
+    let log = run.log();
     assert!(
         out.status.success(),
         "provider failed: {printed}\n{}\ndrawbridge log:\n{log}",
@@ -1082,21 +700,16 @@ fn a_provider_that_reconnects_over_tcp_can_hang_up_its_call() {
         log.contains("dialog re-pinned to the provider's new connection"),
         "{log}"
     );
-    let m = run.metrics();
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_dialogs_repinned_total"),
-        Some(1.0),
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "drawbridge_b2bua_forged_in_dialog_total"),
-        Some(0.0),
-        "{m}"
+    assert_metrics(
+        &run.metrics(),
+        &[
+            ("drawbridge_b2bua_dialogs_repinned_total", 1.0),
+            ("drawbridge_b2bua_forged_in_dialog_total", 0.0),
+        ],
     );
     assert_nothing_left(&run);
     // The PBX's leg ended too: drawbridge sent it the BYE.
-    let captures = run.stop_captures();
-    let pbx = &captures.iter().find(|(n, _)| n == "pbx").unwrap().1;
+    let (_, pbx) = run.stop_captures();
     assert!(
         pbx.iter()
             .any(|(_, d, p)| d.ip().to_string() == "198.18.2.10" && p.starts_with(b"BYE ")),

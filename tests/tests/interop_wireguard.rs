@@ -9,9 +9,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use drawbridge_tests::lab_config::expand;
 use drawbridge_tests::netns::{Lab, require, run_ok};
 use drawbridge_tests::{
-    METRICS_PY, UDP_PROBE_PY, UDP_SINK_PY, binary, drawbridge, metric, wait_for_file,
+    UDP_PROBE_PY, UDP_SINK_PY, drawbridge, metric, output_with_stdin, wg_quick_field,
 };
 
 const CONFIG: &str = r#"
@@ -31,14 +32,9 @@ cert_file = "secrets/tls.crt"
 key_file = "secrets/tls.key"
 generate_self_signed = true
 
-[pbx]
-address = "198.18.2.10:5060"
-domain = "pbx.lan"
-listen = "198.18.2.1:5080"
+{PBX}
 
-[admin]
-metrics_listen = "127.0.0.1:9090"
-log_level = "info"
+{ADMIN}
 "#;
 
 /// The fields of the wg-quick config `peer add` printed.
@@ -52,14 +48,9 @@ struct PhoneConfig {
 }
 
 fn field(conf: &str, key: &str) -> String {
-    conf.lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .trim_start()
-                .strip_prefix('=')
-                .map(|v| v.trim().to_owned())
-        })
+    wg_quick_field(conf, key)
         .unwrap_or_else(|| panic!("no {key} in:\n{conf}"))
+        .to_owned()
 }
 
 fn add_peer(config: &Path, name: &str, ext: &str) -> PhoneConfig {
@@ -107,36 +98,34 @@ fn phone_up(lab: &mut Lab, dir: &Path, ns: &str, c: &PhoneConfig) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    run_ok(lab.cmd(ns, "wg").args([
-        "set",
-        &ifname,
-        "private-key",
-        key.to_str().unwrap(),
-        "peer",
-        &c.server_key,
-        "endpoint",
-        &c.endpoint,
-        "allowed-ips",
-        &c.allowed_ips,
-        "persistent-keepalive",
-        &c.keepalive,
-    ]));
+    lab.run_ok_in(
+        ns,
+        "wg",
+        &[
+            "set",
+            &ifname,
+            "private-key",
+            key.to_str().unwrap(),
+            "peer",
+            &c.server_key,
+            "endpoint",
+            &c.endpoint,
+            "allowed-ips",
+            &c.allowed_ips,
+            "persistent-keepalive",
+            &c.keepalive,
+        ],
+    );
     for a in &c.addresses {
         let mut args = vec!["addr", "add", a.as_str(), "dev", &ifname];
         if a.contains(':') {
             args.push("nodad");
         }
-        run_ok(lab.cmd(ns, "ip").args(&args));
+        lab.run_ok_in(ns, "ip", &args);
     }
-    run_ok(
-        lab.cmd(ns, "ip")
-            .args(["link", "set", &ifname, "up", "mtu", "1420"]),
-    );
+    lab.run_ok_in(ns, "ip", &["link", "set", &ifname, "up", "mtu", "1420"]);
     for net in c.allowed_ips.split(',') {
-        run_ok(
-            lab.cmd(ns, "ip")
-                .args(["route", "replace", net, "dev", &ifname]),
-        );
+        lab.run_ok_in(ns, "ip", &["route", "replace", net, "dev", &ifname]);
     }
     ifname
 }
@@ -161,13 +150,16 @@ fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Whether the phone in `ns` gets a ping answered by drawbridge's inner address within 10 s
+/// (its first handshake takes a moment).
+fn connects(lab: &Lab, ns: &str) -> bool {
+    eventually(Duration::from_secs(10), || ping(lab, ns, "100.64.0.1", "1"))
+}
+
 fn probe(lab: &Lab, ns: &str, host: &str, port: &str, payload: &str) -> String {
-    let out = lab.output(
-        ns,
-        "python3",
-        &["-c", UDP_PROBE_PY, host, port, payload, "1.5"],
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    lab.python_stdout(ns, UDP_PROBE_PY, &[host, port, payload, "1.5"])
+        .trim()
+        .to_owned()
 }
 
 #[test]
@@ -177,7 +169,7 @@ fn real_wireguard_client_reaches_only_drawbridge() {
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("drawbridge.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, expand(CONFIG)).unwrap();
 
     let mut lab = Lab::sbc(&[("worker", "198.18.1.20/24"), ("worker2", "198.18.1.21/24")]);
 
@@ -185,39 +177,17 @@ fn real_wireguard_client_reaches_only_drawbridge() {
     let alice = add_peer(&config, "alice", "101");
     // The server key in it is what the real `wg pubkey` derives from the server's key file.
     let server_private = std::fs::read_to_string(dir.path().join("secrets/wireguard.key")).unwrap();
-    let mut wg = std::process::Command::new("wg")
-        .arg("pubkey")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut wg.stdin.take().unwrap(), server_private.as_bytes()).unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&wg.wait_with_output().unwrap().stdout).trim(),
-        alice.server_key
+    let wg = output_with_stdin(
+        std::process::Command::new("wg").arg("pubkey"),
+        server_private.as_bytes(),
     );
+    assert_eq!(String::from_utf8_lossy(&wg.stdout).trim(), alice.server_key);
 
-    let log = dir.path().join("drawbridge.log");
-    let bin = binary();
-    lab.spawn(
-        "dmz",
-        &bin,
-        &["run", "--config", config.to_str().unwrap()],
-        &log,
-    );
-    wait_for_file(&log, "WireGuard listening", Duration::from_secs(20));
+    let log = lab.start_drawbridge(&config, "WireGuard listening", Duration::from_secs(20));
     let alice_if = phone_up(&mut lab, dir.path(), "worker", &alice);
 
     // ping over IPv4 and IPv6 to the SBC's inner addresses.
-    assert!(
-        eventually(Duration::from_secs(10), || ping(
-            &lab,
-            "worker",
-            "100.64.0.1",
-            "1"
-        )),
-        "first ping"
-    );
+    assert!(connects(&lab, "worker"), "first ping");
     assert!(ping(&lab, "worker", "100.64.0.1", "3"), "ping 100.64.0.1");
     assert!(ping(&lab, "worker", "fd64::1", "3"), "ping fd64::1");
 
@@ -234,22 +204,21 @@ fn real_wireguard_client_reaches_only_drawbridge() {
     assert!(probe(&lab, "worker", "100.64.0.1", "9", "x").starts_with("SILENCE"));
 
     // The phone tries to use the tunnel as a route: everything, including the LAN.
-    run_ok(lab.cmd("worker", "wg").args([
-        "set",
-        &alice_if,
-        "peer",
-        &alice.server_key,
-        "allowed-ips",
-        "0.0.0.0/0,::/0",
-    ]));
-    run_ok(
-        lab.cmd("worker", "ip")
-            .args(["route", "replace", "198.18.2.0/24", "dev", &alice_if]),
+    lab.run_ok_in(
+        "worker",
+        "wg",
+        &[
+            "set",
+            &alice_if,
+            "peer",
+            &alice.server_key,
+            "allowed-ips",
+            "0.0.0.0/0,::/0",
+        ],
     );
-    run_ok(
-        lab.cmd("worker", "ip")
-            .args(["route", "replace", "100.64.0.0/24", "dev", &alice_if]),
-    );
+    for net in ["198.18.2.0/24", "100.64.0.0/24"] {
+        lab.run_ok_in("worker", "ip", &["route", "replace", net, "dev", &alice_if]);
+    }
     let sink = lab
         .cmd("pbx", "python3")
         .args(["-c", UDP_SINK_PY, "198.18.2.10", "5060", "4"])
@@ -277,11 +246,7 @@ fn real_wireguard_client_reaches_only_drawbridge() {
     // drawbridge itself still answers.
     assert!(ping(&lab, "worker", "100.64.0.1", "1"));
 
-    let metrics = String::from_utf8_lossy(
-        &lab.output("dmz", "python3", &["-c", METRICS_PY, "9090"])
-            .stdout,
-    )
-    .into_owned();
+    let metrics = lab.metrics(Duration::ZERO);
     let not_for_us = metrics
         .lines()
         .filter(|l| {
@@ -303,15 +268,7 @@ fn real_wireguard_client_reaches_only_drawbridge() {
     let bob = add_peer(&config, "bob", "102");
     assert_eq!(bob.addresses[0], "100.64.0.3/32");
     phone_up(&mut lab, dir.path(), "worker2", &bob);
-    assert!(
-        eventually(Duration::from_secs(10), || ping(
-            &lab,
-            "worker2",
-            "100.64.0.1",
-            "1"
-        )),
-        "bob connects after a live add"
-    );
+    assert!(connects(&lab, "worker2"), "bob connects after a live add");
 
     // Removing alice cuts her off at once, and bob keeps going.
     run_ok(

@@ -2,10 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use drawbridge_tests::{drawbridge, example_config_in};
+use drawbridge_tests::wg_quick_field as field;
+use drawbridge_tests::{drawbridge, example_config_in, output_with_stdin};
 
 fn peer(config: &Path, args: &[&str]) -> Output {
     drawbridge()
@@ -17,47 +18,29 @@ fn peer(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A temporary directory holding the example configuration, and the configuration's path.
+fn example() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let config = example_config_in(d.path());
+    (d, config)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Parses `Key = Value` lines of a wg-quick config.
-fn field<'a>(conf: &'a str, key: &str) -> Option<&'a str> {
-    conf.lines().find_map(|l| {
-        l.strip_prefix(key)?
-            .trim_start()
-            .strip_prefix('=')
-            .map(str::trim)
-    })
-}
-
 #[test]
 fn add_prints_a_wg_quick_config_that_matches_the_server() {
-    let d = tempfile::tempdir().unwrap();
-    let config = example_config_in(d.path());
+    let (d, config) = example();
     let out = peer(&config, &["add", "alice", "--extension", "101"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let conf = text(&out.stdout);
 
     // The phone's private key is printed and its public half is what the file stores.
     let private = field(&conf, "PrivateKey").expect("PrivateKey line");
-    let public = {
-        use std::io::Write;
-        let mut c = drawbridge()
-            .arg("pubkey")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin
-            .take()
-            .unwrap()
-            .write_all(private.as_bytes())
-            .unwrap();
-        text(&c.wait_with_output().unwrap().stdout)
-            .trim()
-            .to_owned()
-    };
+    let public = text(&output_with_stdin(drawbridge().arg("pubkey"), private.as_bytes()).stdout)
+        .trim()
+        .to_owned();
     let peers = std::fs::read_to_string(d.path().join("peers.toml")).unwrap();
     assert!(
         peers.contains(&format!("public_key = \"{public}\"")),
@@ -84,8 +67,7 @@ fn add_prints_a_wg_quick_config_that_matches_the_server() {
 
 #[test]
 fn second_peer_gets_the_next_address_and_names_are_unique() {
-    let d = tempfile::tempdir().unwrap();
-    let config = example_config_in(d.path());
+    let (_d, config) = example();
     assert!(
         peer(&config, &["add", "alice", "-e", "101"])
             .status
@@ -103,8 +85,7 @@ fn second_peer_gets_the_next_address_and_names_are_unique() {
 
 #[test]
 fn public_key_from_the_phone_is_registered_without_a_private_key() {
-    let d = tempfile::tempdir().unwrap();
-    let config = example_config_in(d.path());
+    let (d, config) = example();
     let key = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
     let out = peer(&config, &["add", "phone", "-e", "200", "--public-key", key]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -118,8 +99,7 @@ fn public_key_from_the_phone_is_registered_without_a_private_key() {
 
 #[test]
 fn list_disable_enable_remove() {
-    let d = tempfile::tempdir().unwrap();
-    let config = example_config_in(d.path());
+    let (_d, config) = example();
     assert!(text(&peer(&config, &["list"]).stdout).contains("no peers"));
     assert!(
         peer(&config, &["add", "alice", "-e", "101"])
@@ -144,8 +124,7 @@ fn list_disable_enable_remove() {
 
 #[test]
 fn qr_outputs() {
-    let d = tempfile::tempdir().unwrap();
-    let config = example_config_in(d.path());
+    let (d, config) = example();
     let png = d.path().join("alice.png");
     let out = drawbridge()
         .args(["peer", "add", "alice", "-e", "101", "--qr", "--qr-png"])
@@ -165,8 +144,7 @@ fn qr_outputs() {
 
 #[test]
 fn bad_names_and_extensions_are_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let config = example_config_in(d.path());
+    let (d, config) = example();
     let out = peer(&config, &["add", "no spaces"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is not valid"));

@@ -24,6 +24,7 @@ macro_rules! put {
 mod check;
 mod cli;
 mod keys;
+mod limits;
 mod logging;
 mod metrics;
 mod peer;

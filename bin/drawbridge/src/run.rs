@@ -39,6 +39,7 @@ pub(crate) fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(anyhow::Error::new(e).context(format!("loading {}", path.display()))),
     };
     crate::logging::init(&config.admin)?;
+    crate::limits::raise_open_file_limit();
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("another TLS crypto provider was installed first"))?;

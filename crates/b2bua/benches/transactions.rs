@@ -11,7 +11,9 @@ use std::alloc::System;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use drawbridge_b2bua::{Config, Flow, Incoming, TransactionLayer, TransportKind, TuEvent};
+use drawbridge_b2bua::{
+    Config, Flow, Incoming, TransactionId, TransactionLayer, TransportKind, TuEvent,
+};
 use drawbridge_sip::{Limits, parse_message, response_to};
 use rsip::{Request, SipMessage};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
@@ -52,6 +54,56 @@ fn udp() -> Flow {
 fn drain(layer: &mut TransactionLayer) {
     while layer.poll_transmit().is_some() {}
     while layer.poll_event().is_some() {}
+}
+
+/// Hands `req` to the layer as a new request from [`udp`] and returns its server
+/// transaction; panics if the layer did not open one.
+fn new_server(layer: &mut TransactionLayer, now: Instant, req: &Request) -> TransactionId {
+    let Incoming::New(id) = layer
+        .handle_incoming(now, SipMessage::Request(req.clone()), udp())
+        .unwrap()
+    else {
+        panic!()
+    };
+    id
+}
+
+/// Answers `req`, a new request, with each of `responses` (code, reason) in turn, then
+/// drains what the layer queued.
+fn serve(layer: &mut TransactionLayer, now: Instant, req: &Request, responses: &[(u16, &str)]) {
+    let id = new_server(layer, now, req);
+    for (code, reason) in responses {
+        layer
+            .send_response(now, id, response_to(req, *code, reason, Some("t")))
+            .unwrap();
+    }
+    drain(layer);
+}
+
+/// Runs `one` on every item, `rounds` times 40 s apart from `base`, firing the timers 33 s
+/// into each round (then `after_round` checks the layer), and prints the items per second.
+fn rate<T>(
+    label: &str,
+    layer: &mut TransactionLayer,
+    (base, rounds): (Instant, u64),
+    items: &[T],
+    mut one: impl FnMut(&mut TransactionLayer, Instant, &T),
+    after_round: impl Fn(&TransactionLayer),
+) {
+    let start = Instant::now();
+    let mut done = 0u64;
+    for round in 0..rounds {
+        let now = base + Duration::from_secs(40 * round);
+        for item in items {
+            one(layer, now, item);
+            done += 1;
+        }
+        layer.handle_timeout(now + Duration::from_secs(33));
+        drain(layer);
+        after_round(layer);
+    }
+    let el = start.elapsed();
+    println!("rate    {label} {:>9.0} /s", done as f64 / el.as_secs_f64());
 }
 
 /// Bytes currently allocated.
@@ -97,12 +149,7 @@ fn main() {
             .unwrap();
     });
     memory("INVITE server, Proceeding (180 sent)", n, |l, now, i| {
-        let Incoming::New(id) = l
-            .handle_incoming(now, SipMessage::Request(invites[i].clone()), udp())
-            .unwrap()
-        else {
-            panic!()
-        };
+        let id = new_server(l, now, &invites[i]);
         l.send_response(now, id, response_to(&invites[i], 180, "Ringing", Some("t")))
             .unwrap();
     });
@@ -110,12 +157,7 @@ fn main() {
         "INVITE server, Completed (486 held for Timer G)",
         n,
         |l, now, i| {
-            let Incoming::New(id) = l
-                .handle_incoming(now, SipMessage::Request(invites[i].clone()), udp())
-                .unwrap()
-            else {
-                panic!()
-            };
+            let id = new_server(l, now, &invites[i]);
             l.send_response(
                 now,
                 id,
@@ -135,12 +177,7 @@ fn main() {
         l.send_request(now, options[i].clone(), udp()).unwrap();
     });
     memory("non-INVITE server, Completed (200 held)", n, |l, now, i| {
-        let Incoming::New(id) = l
-            .handle_incoming(now, SipMessage::Request(options[i].clone()), udp())
-            .unwrap()
-        else {
-            panic!()
-        };
+        let id = new_server(l, now, &options[i]);
         l.send_response(now, id, response_to(&options[i], 200, "OK", Some("t")))
             .unwrap();
     });
@@ -148,53 +185,33 @@ fn main() {
     // Throughput: complete server INVITE cycles (INVITE in, 180, 200, transaction ends
     // after Timer L) and client INVITE cycles (INVITE out, 180 + 200 in).
     let mut layer = TransactionLayer::new(Config::default());
-    let start = Instant::now();
-    let base = start;
-    let rounds = 5;
-    let mut done = 0u64;
-    for round in 0..rounds {
-        let now = base + Duration::from_secs(40 * round);
-        for req in &invites {
-            let Incoming::New(id) = layer
-                .handle_incoming(now, SipMessage::Request(req.clone()), udp())
-                .unwrap()
-            else {
-                panic!()
-            };
-            layer
-                .send_response(now, id, response_to(req, 180, "Ringing", Some("t")))
-                .unwrap();
-            layer
-                .send_response(now, id, response_to(req, 200, "OK", Some("t")))
-                .unwrap();
-            drain(&mut layer);
-            done += 1;
-        }
-        layer.handle_timeout(now + Duration::from_secs(33));
-        drain(&mut layer);
-        assert!(layer.is_empty());
-    }
-    let el = start.elapsed();
-    println!(
-        "rate    INVITE server transactions (INVITE, 180, 200, Timer L)  {:>9.0} /s",
-        done as f64 / el.as_secs_f64()
+    let clock = (Instant::now(), 5);
+    rate(
+        "INVITE server transactions (INVITE, 180, 200, Timer L) ",
+        &mut layer,
+        clock,
+        &invites,
+        |layer, now, req| serve(layer, now, req, &[(180, "Ringing"), (200, "OK")]),
+        |layer| assert!(layer.is_empty()),
     );
 
     let responses: Vec<_> = invites
         .iter()
         .map(|r| {
             (
+                r,
                 SipMessage::Response(response_to(r, 180, "Ringing", Some("t"))),
                 SipMessage::Response(response_to(r, 200, "OK", Some("t"))),
             )
         })
         .collect();
-    let start = Instant::now();
-    let mut done = 0u64;
-    for round in 0..rounds {
-        let now = base + Duration::from_secs(40 * round);
-        for (req, (ringing, ok)) in invites.iter().zip(&responses) {
-            let id = layer.send_request(now, req.clone(), udp()).unwrap();
+    rate(
+        "INVITE client transactions (INVITE, 180, 200, Timer M) ",
+        &mut layer,
+        clock,
+        &responses,
+        |layer, now, (req, ringing, ok)| {
+            let id = layer.send_request(now, (*req).clone(), udp()).unwrap();
             layer.handle_incoming(now, ringing.clone(), udp()).unwrap();
             layer.handle_incoming(now, ok.clone(), udp()).unwrap();
             while let Some(e) = layer.poll_event() {
@@ -203,41 +220,16 @@ fn main() {
                 }
             }
             while layer.poll_transmit().is_some() {}
-            done += 1;
-        }
-        layer.handle_timeout(now + Duration::from_secs(33));
-        drain(&mut layer);
-        assert!(layer.is_empty());
-    }
-    let el = start.elapsed();
-    println!(
-        "rate    INVITE client transactions (INVITE, 180, 200, Timer M)  {:>9.0} /s",
-        done as f64 / el.as_secs_f64()
+        },
+        |layer| assert!(layer.is_empty()),
     );
 
-    let start = Instant::now();
-    let mut done = 0u64;
-    for round in 0..rounds {
-        let now = base + Duration::from_secs(40 * round);
-        for req in &options {
-            let Incoming::New(id) = layer
-                .handle_incoming(now, SipMessage::Request(req.clone()), udp())
-                .unwrap()
-            else {
-                panic!()
-            };
-            layer
-                .send_response(now, id, response_to(req, 200, "OK", Some("t")))
-                .unwrap();
-            drain(&mut layer);
-            done += 1;
-        }
-        layer.handle_timeout(now + Duration::from_secs(33));
-        drain(&mut layer);
-    }
-    let el = start.elapsed();
-    println!(
-        "rate    non-INVITE server transactions (OPTIONS, 200, Timer J) {:>9.0} /s",
-        done as f64 / el.as_secs_f64()
+    rate(
+        "non-INVITE server transactions (OPTIONS, 200, Timer J)",
+        &mut layer,
+        clock,
+        &options,
+        |layer, now, req| serve(layer, now, req, &[(200, "OK")]),
+        |_| {},
     );
 }

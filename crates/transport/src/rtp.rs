@@ -16,9 +16,10 @@
 //! out released pairs before never-used ones, so at a steady load the same sockets cycle
 //! instead of four `socket`/`bind`/`close` and epoll registrations per call — that was
 //! 15 % of the CPU at 2,000 calls/s. A socket parked longer than [`PARK_IDLE`] is closed,
-//! at most a quarter of the open-file limit is parked (past it, released sockets are closed
-//! as before), and once media sockets take half of the limit nothing is parked and parked
-//! sockets are closed to make room: parking must never starve live calls of descriptors.
+//! at most half of the open-file limit is parked (past it, released sockets are closed as
+//! before), and once media sockets take seven eighths of the limit nothing is parked and
+//! parked sockets are closed to make room: parking must never starve live calls of
+//! descriptors, and the last eighth stays for SIP connections and everything else.
 //!
 //! The table is split into shards by port range (`MediaConfig::split`), each behind its own
 //! lock held for one batch's decisions; a call's legs always live in one shard. The
@@ -50,14 +51,16 @@ pub const SHARDS: usize = 4;
 /// burst, the sockets it needed are closed a minute later.
 pub const PARK_IDLE: Duration = Duration::from_secs(60);
 
-/// Share of the process's open-file limit that parked sockets may take: the rest is for the
-/// sockets of live calls and everything else. At a high call rate with a long quarantine,
-/// parking every released socket would otherwise run the process out of descriptors.
-const PARK_SHARE_OF_NOFILE: usize = 4;
+/// Parked sockets take at most the open-file limit divided by this. A socket stays parked
+/// through its port's quarantine, so a steady rate R with quarantine Q parks about 4·R·Q
+/// sockets: half the limit keeps that within bounds while the budget below protects live
+/// calls (a quarter was measured to park nothing at 2,000 calls/s with a 20,000 limit).
+const PARK_DIVISOR: usize = 2;
 
-/// Share of the open-file limit above which media sockets (live and parked together) are
-/// not parked any more, and parked ones are closed to make room for live calls.
-const MEDIA_SHARE_OF_NOFILE: usize = 2;
+/// Media sockets (live and parked together) above `limit - limit / MEDIA_RESERVE_DIVISOR`
+/// are not parked any more, and parked ones are closed to make room for live calls: the
+/// last eighth of the descriptors stays for SIP connections, the tunnel and files.
+const MEDIA_RESERVE_DIVISOR: usize = 8;
 
 /// The soft open-file limit (Linux `/proc/self/limits`), if it can be read.
 fn open_file_limit() -> Option<usize> {
@@ -239,8 +242,8 @@ impl RtpRelay {
                 by_port: HashMap::new(),
                 parked: VecDeque::new(),
                 parked_count: 0,
-                park_cap: nofile / PARK_SHARE_OF_NOFILE,
-                media_budget: nofile / MEDIA_SHARE_OF_NOFILE,
+                park_cap: nofile / PARK_DIVISOR,
+                media_budget: nofile - nofile / MEDIA_RESERVE_DIVISOR,
             }),
             park_idle: Mutex::new(PARK_IDLE),
             next_shard: Mutex::new(0),
@@ -380,9 +383,10 @@ impl RtpRelay {
         lock(&self.inner.sockets).parked_count
     }
 
-    /// Changes how many sockets may be parked at once (default: a quarter of the process's
+    /// Changes how many sockets may be parked at once (default: half of the process's
     /// open-file limit) and the count of media sockets, live and parked, above which
-    /// nothing is parked and parked sockets are closed for live ones (default: half of it).
+    /// nothing is parked and parked sockets are closed for live ones (default: seven
+    /// eighths of it).
     pub fn set_park_limits(&self, park_cap: usize, media_budget: usize) {
         let mut s = lock(&self.inner.sockets);
         s.park_cap = park_cap;

@@ -77,6 +77,44 @@ fn options(tag: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A transport with one plain TCP listener (keep-alive `keepalive`) and a provider
+/// connected to it: the transport, its inbound channel and flow events, the provider's end
+/// of the connection, and its flow.
+async fn accepted_tcp(
+    keepalive: Option<TcpKeepalive>,
+) -> (
+    SipTransports,
+    mpsc::Receiver<Inbound>,
+    broadcast::Receiver<FlowEvent>,
+    TcpStream,
+    FlowId,
+) {
+    let (t, rx) = start(config(Transport::Tcp, None, keepalive)).await;
+    let mut events = t.flow_events();
+    let peer = tcp_from_provider(t.local_addr(Transport::Tcp).unwrap()).await;
+    let flow = opened(&mut events).await;
+    (t, rx, events, peer, flow)
+}
+
+/// A TCP listener for a provider on 127.0.0.1, and its port.
+async fn provider_listener() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+/// Sends a CRLF keep-alive ping (RFC 5626 §4.4.1) on `peer` and returns what came back
+/// within [`WAIT`].
+async fn ping<S: AsyncReadExt + AsyncWriteExt + Unpin>(peer: &mut S) -> Vec<u8> {
+    peer.write_all(b"\r\n\r\n").await.unwrap();
+    let mut pong = [0u8; 8];
+    let n = tokio::time::timeout(WAIT, peer.read(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    pong[..n].to_vec()
+}
+
 /// The next `Opened` event.
 async fn opened(events: &mut broadcast::Receiver<FlowEvent>) -> FlowId {
     match tokio::time::timeout(WAIT, events.recv()).await {
@@ -166,10 +204,7 @@ async fn keepalive_is_set_on_accepted_tcp_and_tls_and_on_outbound_sockets() {
         user_timeout: Duration::from_millis(25_500),
     };
     // Accepted, plain TCP.
-    let (t, _rx) = start(config(Transport::Tcp, None, Some(k))).await;
-    let mut events = t.flow_events();
-    let _peer = tcp_from_provider(t.local_addr(Transport::Tcp).unwrap()).await;
-    let flow = opened(&mut events).await;
+    let (t, _rx, _events, _peer, flow) = accepted_tcp(Some(k)).await;
     assert_eq!(t.tcp_keepalive(flow), Some(k), "accepted TCP");
 
     // Accepted, TLS: set before the handshake, kept through it.
@@ -182,8 +217,7 @@ async fn keepalive_is_set_on_accepted_tcp_and_tls_and_on_outbound_sockets() {
     assert_eq!(t.tcp_keepalive(flow), Some(k), "accepted TLS");
 
     // Outbound, with the defaults a configuration without the option gets.
-    let provider = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = provider.local_addr().unwrap().port();
+    let (provider, port) = provider_listener().await;
     let (t, _rx) = start(config(Transport::Tcp, None, Some(TcpKeepalive::default()))).await;
     let flow = t
         .connect(0, "127.0.0.1", port, Transport::Tcp)
@@ -203,10 +237,7 @@ async fn keepalive_is_set_on_accepted_tcp_and_tls_and_on_outbound_sockets() {
     );
 
     // Off: the socket is left alone.
-    let (t, _rx) = start(config(Transport::Tcp, None, None)).await;
-    let mut events = t.flow_events();
-    let _peer = tcp_from_provider(t.local_addr(Transport::Tcp).unwrap()).await;
-    let flow = opened(&mut events).await;
+    let (t, _rx, _events, _peer, flow) = accepted_tcp(None).await;
     assert!(t.flow(flow).is_some());
     assert_eq!(t.tcp_keepalive(flow), None);
 }
@@ -220,13 +251,11 @@ async fn a_crlf_ping_over_tls_gets_a_pong_and_never_reaches_the_sink() {
     let tcp = tcp_from_provider(t.local_addr(Transport::Tls).unwrap()).await;
     let mut peer = tls.connector.connect(localhost(), tcp).await.unwrap();
     for round in 0..2 {
-        peer.write_all(b"\r\n\r\n").await.unwrap();
-        let mut pong = [0u8; 8];
-        let n = tokio::time::timeout(WAIT, peer.read(&mut pong))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(&pong[..n], b"\r\n", "round {round}: one CRLF back");
+        assert_eq!(
+            ping(&mut peer).await,
+            b"\r\n",
+            "round {round}: one CRLF back"
+        );
     }
     // A ping glued to a message: only the message is delivered, and it is the first.
     peer.write_all(&[&b"\r\n\r\n"[..], &options("after")].concat())
@@ -243,20 +272,13 @@ async fn a_crlf_ping_over_tls_gets_a_pong_and_never_reaches_the_sink() {
 
 #[tokio::test]
 async fn a_provider_pinging_on_our_outbound_connection_gets_a_pong() {
-    let provider = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = provider.local_addr().unwrap().port();
+    let (provider, port) = provider_listener().await;
     let (t, mut rx) = start(config(Transport::Tcp, None, None)).await;
     t.connect(0, "127.0.0.1", port, Transport::Tcp)
         .await
         .unwrap();
     let (mut peer, _) = provider.accept().await.unwrap();
-    peer.write_all(b"\r\n\r\n").await.unwrap();
-    let mut pong = [0u8; 8];
-    let n = tokio::time::timeout(WAIT, peer.read(&mut pong))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&pong[..n], b"\r\n");
+    assert_eq!(ping(&mut peer).await, b"\r\n");
     assert!(rx.try_recv().is_err(), "pings are not messages");
 }
 
@@ -264,10 +286,7 @@ async fn a_provider_pinging_on_our_outbound_connection_gets_a_pong() {
 
 #[tokio::test]
 async fn an_accepted_connection_whose_peer_goes_silent_closes_after_the_probes() {
-    let (t, _rx) = start(config(Transport::Tcp, None, Some(fast()))).await;
-    let mut events = t.flow_events();
-    let peer = tcp_from_provider(t.local_addr(Transport::Tcp).unwrap()).await;
-    let flow = opened(&mut events).await;
+    let (t, _rx, mut events, peer, flow) = accepted_tcp(Some(fast())).await;
 
     go_silent(&peer);
     let took = closed(&mut events, flow, Duration::from_secs(15)).await;
@@ -286,8 +305,7 @@ async fn an_accepted_connection_whose_peer_goes_silent_closes_after_the_probes()
 
 #[tokio::test]
 async fn an_outbound_connection_to_a_vanished_provider_closes_and_connect_opens_a_new_one() {
-    let provider = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = provider.local_addr().unwrap().port();
+    let (provider, port) = provider_listener().await;
     let (t, _rx) = start(config(Transport::Tcp, None, Some(fast()))).await;
     let mut events = t.flow_events();
     let flow = t
@@ -328,10 +346,7 @@ async fn unacknowledged_data_fails_the_connection_after_the_user_timeout() {
         probes: 3,
         user_timeout: Duration::from_secs(2),
     };
-    let (t, _rx) = start(config(Transport::Tcp, None, Some(k))).await;
-    let mut events = t.flow_events();
-    let peer = tcp_from_provider(t.local_addr(Transport::Tcp).unwrap()).await;
-    let flow = opened(&mut events).await;
+    let (t, _rx, mut events, peer, flow) = accepted_tcp(Some(k)).await;
 
     go_silent(&peer);
     t.send(flow, options("into-the-void")).await.unwrap();

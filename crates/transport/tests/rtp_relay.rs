@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use drawbridge_media::{Direction, InterfaceId, LatchMode, LegSpec, MediaConfig, RemoteSpec};
-use drawbridge_transport::rtp::RtpRelay;
+use drawbridge_transport::rtp::{RelaySession, RtpRelay};
 use tokio::net::UdpSocket;
 
 fn rtp(seq: u16) -> Vec<u8> {
@@ -24,36 +24,71 @@ async fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
     }
 }
 
-/// A relay on 127.0.0.1/127.0.0.2 with ports `port_min..port_min+999`, and the receiver
-/// its media events go to (kept alive by the test).
+/// The media configuration of a relay on 127.0.0.1/127.0.0.2 with ports
+/// `port_min..port_min+999`.
+fn loopback_config(port_min: u16) -> MediaConfig {
+    MediaConfig {
+        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+        port_min,
+        port_max: port_min + 999,
+        ..MediaConfig::default()
+    }
+}
+
+/// A relay with `config`, and the receiver its media events go to (kept alive by the test).
+fn relay_with(
+    config: MediaConfig,
+) -> (
+    RtpRelay,
+    tokio::sync::mpsc::Receiver<drawbridge_media::MediaEvent>,
+) {
+    let (events_tx, events) = tokio::sync::mpsc::channel(16);
+    (RtpRelay::new(config, events_tx).unwrap(), events)
+}
+
+/// A relay with [`loopback_config`]`(port_min)` (see [`relay_with`]).
 fn loopback_relay(
     port_min: u16,
 ) -> (
     RtpRelay,
     tokio::sync::mpsc::Receiver<drawbridge_media::MediaEvent>,
 ) {
-    let (events_tx, events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min,
-        port_max: port_min + 999,
-        ..MediaConfig::default()
-    };
-    (RtpRelay::new(config, events_tx).unwrap(), events)
+    relay_with(loopback_config(port_min))
 }
 
-/// A leg on the public interface towards 127.0.0.10:`port`, strictly latched.
-fn strict_leg(port: u16) -> LegSpec {
+/// A leg on interface `iface` towards `remote`, strictly latched.
+fn strict_leg_to(iface: u8, remote: SocketAddr) -> LegSpec {
     LegSpec {
-        interface: InterfaceId(0),
+        interface: InterfaceId(iface),
         remote: RemoteSpec::from_sdp(
-            "127.0.0.10".parse().unwrap(),
-            port,
+            remote.ip(),
+            remote.port(),
             None,
             Direction::SendRecv,
             LatchMode::Strict,
         ),
     }
+}
+
+/// A leg on the public interface towards 127.0.0.10:`port`, strictly latched.
+fn strict_leg(port: u16) -> LegSpec {
+    strict_leg_to(0, SocketAddr::new("127.0.0.10".parse().unwrap(), port))
+}
+
+/// A session `tag` whose legs both go towards 127.0.0.10 (ports `port` and `port + 2`).
+fn strict_session(
+    relay: &RtpRelay,
+    tag: u64,
+    port: u16,
+) -> (RelaySession, drawbridge_media::SessionInfo) {
+    relay
+        .create_session(tag, strict_leg(port), strict_leg(port + 2))
+        .unwrap()
+}
+
+/// The relay's RTP address of leg `leg` (0: caller side, 1: callee side).
+fn local(info: &drawbridge_media::SessionInfo, leg: usize) -> SocketAddr {
+    SocketAddr::new(info.local[leg].address, info.local[leg].rtp_port)
 }
 
 /// Whether `addr` can be bound within a second: a closed socket's aborted task drops it on
@@ -70,32 +105,16 @@ async fn becomes_bindable(addr: SocketAddr) -> bool {
 
 #[tokio::test]
 async fn relays_both_ways_drops_strangers_and_tears_down() {
-    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min: 41000,
-        port_max: 41999,
-        ..MediaConfig::default()
-    };
-    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let (relay, _events) = loopback_relay(41000);
     let caller = UdpSocket::bind("127.0.0.10:0").await.unwrap();
     let callee = UdpSocket::bind("127.0.0.20:0").await.unwrap();
     let stranger = UdpSocket::bind("127.0.0.66:0").await.unwrap();
-    let spec = |iface: u8, s: &UdpSocket| LegSpec {
-        interface: InterfaceId(iface),
-        remote: RemoteSpec::from_sdp(
-            s.local_addr().unwrap().ip(),
-            s.local_addr().unwrap().port(),
-            None,
-            Direction::SendRecv,
-            LatchMode::Strict,
-        ),
-    };
+    let spec = |iface: u8, s: &UdpSocket| strict_leg_to(iface, s.local_addr().unwrap());
     let (session, info) = relay
         .create_session(7, spec(0, &caller), spec(1, &callee))
         .unwrap();
-    let a = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
-    let b = SocketAddr::new(info.local[1].address, info.local[1].rtp_port);
+    let a = local(&info, 0);
+    let b = local(&info, 1);
     assert_eq!(relay.open_sockets(), 4);
 
     caller.send_to(&rtp(1), a).await.unwrap();
@@ -140,34 +159,17 @@ async fn relays_both_ways_drops_strangers_and_tears_down() {
 /// order, and the relay must still pick up a single packet after the burst.
 #[tokio::test]
 async fn a_queued_burst_arrives_whole_and_in_order() {
-    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min: 42000,
-        port_max: 42999,
-        ..MediaConfig::default()
-    };
-    let relay = RtpRelay::new(config, events_tx).unwrap();
+    let (relay, _events) = loopback_relay(42000);
     let caller = std::net::UdpSocket::bind("127.0.0.11:0").unwrap();
     let callee = UdpSocket::bind("127.0.0.21:0").await.unwrap();
-    let spec = |iface: u8, addr: SocketAddr| LegSpec {
-        interface: InterfaceId(iface),
-        remote: RemoteSpec::from_sdp(
-            addr.ip(),
-            addr.port(),
-            None,
-            Direction::SendRecv,
-            LatchMode::Strict,
-        ),
-    };
     let (session, info) = relay
         .create_session(
             8,
-            spec(0, caller.local_addr().unwrap()),
-            spec(1, callee.local_addr().unwrap()),
+            strict_leg_to(0, caller.local_addr().unwrap()),
+            strict_leg_to(1, callee.local_addr().unwrap()),
         )
         .unwrap();
-    let a = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
+    let a = local(&info, 0);
     // A packet of `seq` whose length varies: mostly 172 bytes, every 7th shorter, every
     // 11th longer, so GSO runs end on a shorter packet and break on a longer one.
     let packet = |seq: u16| {
@@ -202,27 +204,13 @@ async fn a_queued_burst_arrives_whole_and_in_order() {
 /// sockets over (no new bind) and relays on them; a parked socket drops what reaches it.
 #[tokio::test]
 async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
-    let (events_tx, _events) = tokio::sync::mpsc::channel(16);
-    let config = MediaConfig {
-        interfaces: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
-        port_min: 43000,
-        port_max: 43999,
+    let (relay, _events) = relay_with(MediaConfig {
         quarantine: Duration::from_millis(100),
-        ..MediaConfig::default()
-    };
-    let relay = RtpRelay::new(config, events_tx).unwrap();
+        ..loopback_config(43000)
+    });
     let caller = UdpSocket::bind("127.0.0.10:0").await.unwrap();
     let callee = UdpSocket::bind("127.0.0.20:0").await.unwrap();
-    let spec = |iface: u8, s: &UdpSocket| LegSpec {
-        interface: InterfaceId(iface),
-        remote: RemoteSpec::from_sdp(
-            s.local_addr().unwrap().ip(),
-            s.local_addr().unwrap().port(),
-            None,
-            Direction::SendRecv,
-            LatchMode::Strict,
-        ),
-    };
+    let spec = |iface: u8, s: &UdpSocket| strict_leg_to(iface, s.local_addr().unwrap());
     // Sessions go round-robin over the table's shards (each its own port range): one
     // session per shard, so the next round lands on the same shards again.
     let shards = drawbridge_transport::rtp::SHARDS;
@@ -235,7 +223,7 @@ async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
         first_ports.insert((info.local[0].rtp_port, info.local[1].rtp_port));
         ended.push((s, info));
     }
-    let a1 = SocketAddr::new(ended[0].1.local[0].address, ended[0].1.local[0].rtp_port);
+    let a1 = local(&ended[0].1, 0);
     for (s, _) in ended {
         relay.remove_session(s).unwrap();
     }
@@ -273,10 +261,10 @@ async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
     );
     let (second, info2) = live
         .iter()
-        .find(|(_, i)| SocketAddr::new(i.local[0].address, i.local[0].rtp_port) == a1)
+        .find(|(_, i)| local(i, 0) == a1)
         .copied()
         .expect("a session on the first port again");
-    let b2 = SocketAddr::new(info2.local[1].address, info2.local[1].rtp_port);
+    let b2 = local(&info2, 1);
     caller.send_to(&rtp(2), a1).await.unwrap();
     let (got, from) = recv(&callee).await.expect("relayed on the reused sockets");
     assert_eq!((got, from), (rtp(2), b2));
@@ -292,10 +280,8 @@ async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
 async fn parked_sockets_are_closed_when_idle() {
     let (relay, _events) = loopback_relay(44000);
     relay.set_park_idle(Duration::ZERO);
-    let (session, info) = relay
-        .create_session(1, strict_leg(4000), strict_leg(4002))
-        .unwrap();
-    let port = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
+    let (session, info) = strict_session(&relay, 1, 4000);
+    let port = local(&info, 0);
     assert!(
         std::net::UdpSocket::bind(port).is_err(),
         "bound while in use"
@@ -319,12 +305,8 @@ async fn parked_sockets_are_closed_when_idle() {
 async fn parking_stops_at_its_cap() {
     let (relay, _events) = loopback_relay(45000);
     relay.set_park_limits(4, 1000);
-    let (first, _) = relay
-        .create_session(1, strict_leg(4000), strict_leg(4002))
-        .unwrap();
-    let (second, info) = relay
-        .create_session(2, strict_leg(4004), strict_leg(4006))
-        .unwrap();
+    let (first, _) = strict_session(&relay, 1, 4000);
+    let (second, info) = strict_session(&relay, 2, 4004);
     relay.remove_session(first).unwrap();
     assert_eq!(
         relay.parked_sockets(),
@@ -334,7 +316,7 @@ async fn parking_stops_at_its_cap() {
     relay.remove_session(second).unwrap();
     assert_eq!(relay.parked_sockets(), 4, "the cap holds");
     assert_eq!(relay.open_sockets(), 0);
-    let port = SocketAddr::new(info.local[0].address, info.local[0].rtp_port);
+    let port = local(&info, 0);
     let free = becomes_bindable(port).await;
     assert!(free, "the second session's sockets were closed");
 }
@@ -345,18 +327,12 @@ async fn parking_stops_at_its_cap() {
 async fn live_calls_take_descriptors_from_parked_sockets() {
     let (relay, _events) = loopback_relay(46000);
     relay.set_park_limits(100, 8);
-    let (a, _) = relay
-        .create_session(1, strict_leg(4000), strict_leg(4002))
-        .unwrap();
-    let (b, _) = relay
-        .create_session(2, strict_leg(4004), strict_leg(4006))
-        .unwrap();
+    let (a, _) = strict_session(&relay, 1, 4000);
+    let (b, _) = strict_session(&relay, 2, 4004);
     relay.remove_session(a).unwrap();
     assert_eq!((relay.open_sockets(), relay.parked_sockets()), (4, 4));
     // A third session needs 4 more: the budget of 8 makes the parked ones go.
-    let (c, _) = relay
-        .create_session(3, strict_leg(4008), strict_leg(4010))
-        .unwrap();
+    let (c, _) = strict_session(&relay, 3, 4008);
     assert_eq!((relay.open_sockets(), relay.parked_sockets()), (8, 0));
     relay.remove_session(b).unwrap();
     assert_eq!(relay.parked_sockets(), 4, "under the budget again: parked");

@@ -84,15 +84,21 @@ fn write_identity(dir: &tempfile::TempDir, leaf: &Leaf) -> TlsIdentity {
     id
 }
 
-/// A fresh client configuration each call (no session resumption across clients).
-fn tls_client(ca: &Ca, client: Option<&Leaf>) -> TlsConnector {
+/// A client configuration that trusts `ca`, before its client certificate is chosen.
+fn client_trusting(
+    ca: &Ca,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.issuer.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots);
+        .with_root_certificates(roots)
+}
+
+/// A fresh client configuration each call (no session resumption across clients).
+fn tls_client(ca: &Ca, client: Option<&Leaf>) -> TlsConnector {
+    let builder = client_trusting(ca);
     let cfg = match client {
         Some(l) => builder
             .with_client_auth_cert(
@@ -107,6 +113,47 @@ fn tls_client(ca: &Ca, client: Option<&Leaf>) -> TlsConnector {
 
 fn localhost() -> ServerName<'static> {
     ServerName::try_from("localhost").unwrap()
+}
+
+/// A TLS connection from `src` to `dst` that trusts `ca` and shows no client certificate;
+/// panics if the connect or the handshake fails.
+async fn tls_from(
+    ca: &Ca,
+    src: &str,
+    dst: SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = tcp_from(src, dst).await.unwrap();
+    tls_client(ca, None)
+        .connect(localhost(), tcp)
+        .await
+        .unwrap()
+}
+
+/// A TLS acceptor presenting `leaf` (as a provider's server would); with `client_roots`
+/// it requires a client certificate issued by one of them.
+fn tls_acceptor(
+    leaf: &Leaf,
+    client_roots: Option<rustls::RootCertStore>,
+) -> tokio_rustls::TlsAcceptor {
+    let crypto = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(crypto.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_roots {
+        Some(roots) => builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto)
+                .build()
+                .unwrap(),
+        ),
+        None => builder.with_no_client_auth(),
+    };
+    let cfg = builder
+        .with_single_cert(
+            vec![leaf.der.clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key_der.clone())),
+        )
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
 // ---- transports ---------------------------------------------------------------------
@@ -140,9 +187,41 @@ fn config(listeners: Vec<ListenerConfig>, tls: Option<TlsIdentity>) -> SipTransp
     }
 }
 
+/// [`config`] with one listener (see [`listener`]).
+fn single(
+    transport: Transport,
+    allow: &[(&str, usize)],
+    kernel_filter: bool,
+    tls: Option<TlsIdentity>,
+) -> SipTransportConfig {
+    config(vec![listener(transport, allow, kernel_filter)], tls)
+}
+
 async fn start(config: SipTransportConfig) -> (SipTransports, mpsc::Receiver<Inbound>) {
     let (tx, rx) = mpsc::channel(64);
     (SipTransports::bind(config, tx).await.unwrap(), rx)
+}
+
+/// Awaits `f`, failing the test if it takes longer than [`WAIT`].
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .expect("done within 5 s")
+}
+
+/// A transport with one UDP listener (127.0.0.2 allowed as trunk 0, no kernel filter)
+/// delivering into `sink`, the listener's address, and a socket at 127.0.0.2.
+async fn udp_into(
+    sink: drawbridge_transport::sip::InboundSink,
+) -> (SipTransports, SocketAddr, UdpSocket) {
+    let t = SipTransports::bind(
+        single(Transport::Udp, &[("127.0.0.2/32", 0)], false, None),
+        sink,
+    )
+    .await
+    .unwrap();
+    let dst = t.local_addr(Transport::Udp).unwrap();
+    (t, dst, udp_from("127.0.0.2").await)
 }
 
 async fn recv(rx: &mut mpsc::Receiver<Inbound>) -> Inbound {
@@ -177,6 +256,13 @@ async fn tcp_from(src: &str, dst: SocketAddr) -> std::io::Result<TcpStream> {
     s.connect(dst).await
 }
 
+/// A TCP listener for a provider on 127.0.0.1, and its port.
+async fn provider_listener() -> (tokio::net::TcpListener, u16) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
 async fn udp_from(src: &str) -> UdpSocket {
     UdpSocket::bind(format!("{src}:0")).await.unwrap()
 }
@@ -198,12 +284,10 @@ async fn read_to_close<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Vec<u8> {
 
 #[tokio::test]
 async fn udp_from_allowed_sources_arrives_with_the_trunk_and_others_are_counted() {
-    let (t, mut rx) = start(config(
-        vec![listener(
-            Transport::Udp,
-            &[("127.0.0.2/32", 1), ("127.0.0.4/32", 0)],
-            false,
-        )],
+    let (t, mut rx) = start(single(
+        Transport::Udp,
+        &[("127.0.0.2/32", 1), ("127.0.0.4/32", 0)],
+        false,
         None,
     ))
     .await;
@@ -240,10 +324,7 @@ async fn udp_from_allowed_sources_arrives_with_the_trunk_and_others_are_counted(
         .await
         .unwrap();
     let mut buf = [0u8; 64];
-    let (n, from) = tokio::time::timeout(WAIT, a.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, from) = within(a.recv_from(&mut buf)).await.unwrap();
     assert_eq!((&buf[..n], from), (&b"SIP/2.0 200 OK\r\n\r\n"[..], dst));
 }
 
@@ -259,17 +340,7 @@ async fn a_sharded_sink_delivers_each_message_to_the_channel_its_bytes_pick() {
             .map_or(0, |b| usize::from(b - b'0') % n)
     }
     let sink = drawbridge_transport::sip::InboundSink::sharded(vec![tx0, tx1], pick);
-    let t = SipTransports::bind(
-        config(
-            vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], false)],
-            None,
-        ),
-        sink,
-    )
-    .await
-    .unwrap();
-    let dst = t.local_addr(Transport::Udp).unwrap();
-    let a = udp_from("127.0.0.2").await;
+    let (_t, dst, a) = udp_into(sink).await;
     for tag in ["x0", "y1", "z1", "w0"] {
         a.send_to(&options(tag), dst).await.unwrap();
     }
@@ -307,17 +378,7 @@ async fn a_busy_channel_sheds_new_requests_but_keeps_in_dialog_ones() {
         |b| drawbridge_sip::route_key(b).starts_new_work(),
         vec![sibling],
     );
-    let t = SipTransports::bind(
-        config(
-            vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], false)],
-            None,
-        ),
-        sink,
-    )
-    .await
-    .unwrap();
-    let dst = t.local_addr(Transport::Udp).unwrap();
-    let a = udp_from("127.0.0.2").await;
+    let (t, dst, a) = udp_into(sink).await;
     let bye = |tag: &str| {
         format!("BYE sip:drawbridge SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bK{tag}\r\nTo: <sip:x>;tag=t\r\nCall-ID: {tag}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").into_bytes()
     };
@@ -344,11 +405,7 @@ async fn a_busy_channel_sheds_new_requests_but_keeps_in_dialog_ones() {
 
 #[tokio::test]
 async fn udp_kernel_filter_drops_before_userspace() {
-    let (t, mut rx) = start(config(
-        vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], true)],
-        None,
-    ))
-    .await;
+    let (t, mut rx) = start(single(Transport::Udp, &[("127.0.0.2/32", 0)], true, None)).await;
     let dst = t.local_addr(Transport::Udp).unwrap();
     udp_from("127.0.0.3")
         .await
@@ -370,10 +427,7 @@ async fn udp_kernel_filter_drops_before_userspace() {
 
 #[tokio::test]
 async fn oversized_datagrams_are_dropped_and_a_full_channel_drops_and_counts() {
-    let mut cfg = config(
-        vec![listener(Transport::Udp, &[("127.0.0.2/32", 0)], false)],
-        None,
-    );
+    let mut cfg = single(Transport::Udp, &[("127.0.0.2/32", 0)], false, None);
     cfg.sip_limits.max_message_size = 600;
     let (tx, mut rx) = mpsc::channel(2);
     let t = SipTransports::bind(cfg, tx).await.unwrap();
@@ -406,20 +460,29 @@ fn tls_fixture() -> TlsFixture {
     TlsFixture { dir, ca, identity }
 }
 
-#[tokio::test]
-async fn tls_message_split_over_two_segments_arrives_framed_and_answers_go_back() {
-    let f = tls_fixture();
-    let (t, mut rx) = start(config(
-        vec![listener(Transport::Tls, &[("127.0.0.2/32", 1)], true)],
+/// [`start`]s a transport with one TLS listener (see [`listener`]) presenting `f`'s
+/// identity; also returns the listener's address.
+async fn start_tls(
+    f: &TlsFixture,
+    allow: &[(&str, usize)],
+    kernel_filter: bool,
+) -> (SipTransports, mpsc::Receiver<Inbound>, SocketAddr) {
+    let (t, rx) = start(single(
+        Transport::Tls,
+        allow,
+        kernel_filter,
         Some(f.identity.clone()),
     ))
     .await;
     let dst = t.local_addr(Transport::Tls).unwrap();
-    let tcp = tcp_from("127.0.0.2", dst).await.unwrap();
-    let mut tls = tls_client(&f.ca, None)
-        .connect(localhost(), tcp)
-        .await
-        .unwrap();
+    (t, rx, dst)
+}
+
+#[tokio::test]
+async fn tls_message_split_over_two_segments_arrives_framed_and_answers_go_back() {
+    let f = tls_fixture();
+    let (t, mut rx, dst) = start_tls(&f, &[("127.0.0.2/32", 1)], true).await;
+    let mut tls = tls_from(&f.ca, "127.0.0.2", dst).await;
     let msg = options("split");
     let second = with_body("next", "hello");
     tls.write_all(&msg[..40]).await.unwrap();
@@ -457,11 +520,7 @@ async fn tls_message_split_over_two_segments_arrives_framed_and_answers_go_back(
 
 #[tokio::test]
 async fn connections_are_announced_open_before_their_messages_and_closed_after() {
-    let (t, mut rx) = start(config(
-        vec![listener(Transport::Tcp, &[("127.0.0.2/32", 1)], true)],
-        None,
-    ))
-    .await;
+    let (t, mut rx) = start(single(Transport::Tcp, &[("127.0.0.2/32", 1)], true, None)).await;
     let mut events = t.flow_events();
     let dst = t.local_addr(Transport::Tcp).unwrap();
     for round in 0..2 {
@@ -489,15 +548,7 @@ async fn connections_are_announced_open_before_their_messages_and_closed_after()
 
 /// The first bytes of a real TLS ClientHello.
 fn client_hello(ca: &Ca) -> Vec<u8> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.issuer.der().clone()).unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let cfg = client_trusting(ca).with_no_client_auth();
     let mut conn = rustls::ClientConnection::new(Arc::new(cfg), localhost()).unwrap();
     let mut out = Vec::new();
     conn.write_tls(&mut out).unwrap();
@@ -508,12 +559,7 @@ fn client_hello(ca: &Ca) -> Vec<u8> {
 async fn non_allowlisted_tls_client_gets_no_server_hello() {
     let f = tls_fixture();
     // Userspace check (kernel filter off): accepted by the kernel, closed unread.
-    let (t, _rx) = start(config(
-        vec![listener(Transport::Tls, &[("127.0.0.2/32", 0)], false)],
-        Some(f.identity.clone()),
-    ))
-    .await;
-    let dst = t.local_addr(Transport::Tls).unwrap();
+    let (t, _rx, dst) = start_tls(&f, &[("127.0.0.2/32", 0)], false).await;
     let mut tcp = tcp_from("127.0.0.3", dst).await.unwrap();
     wait_for(&t, |s| s.dropped_not_allowlisted == 1).await;
     let _ = tcp.write_all(&client_hello(&f.ca)).await;
@@ -528,12 +574,7 @@ async fn non_allowlisted_tls_client_gets_no_server_hello() {
     );
 
     // Kernel filter on: no SYN-ACK at all, so the connect does not even complete.
-    let (t, _rx) = start(config(
-        vec![listener(Transport::Tls, &[("127.0.0.2/32", 0)], true)],
-        Some(f.identity.clone()),
-    ))
-    .await;
-    let dst = t.local_addr(Transport::Tls).unwrap();
+    let (t, _rx, dst) = start_tls(&f, &[("127.0.0.2/32", 0)], true).await;
     match tokio::time::timeout(Duration::from_millis(500), tcp_from("127.0.0.3", dst)).await {
         Err(_) | Ok(Err(_)) => {}
         Ok(Ok(mut tcp)) => {
@@ -542,29 +583,18 @@ async fn non_allowlisted_tls_client_gets_no_server_hello() {
         }
     }
     // The allowed source still gets through.
-    let tcp = tcp_from("127.0.0.2", dst).await.unwrap();
-    tls_client(&f.ca, None)
-        .connect(localhost(), tcp)
-        .await
-        .unwrap();
+    tls_from(&f.ca, "127.0.0.2", dst).await;
     assert_eq!(t.counters().snapshot().accepted, 1);
 }
 
 #[tokio::test]
 async fn keepalive_ping_is_answered_and_framing_errors_close_the_connection() {
-    let (t, mut rx) = start(config(
-        vec![listener(Transport::Tcp, &[("127.0.0.2/32", 0)], true)],
-        None,
-    ))
-    .await;
+    let (t, mut rx) = start(single(Transport::Tcp, &[("127.0.0.2/32", 0)], true, None)).await;
     let dst = t.local_addr(Transport::Tcp).unwrap();
     let mut tcp = tcp_from("127.0.0.2", dst).await.unwrap();
     tcp.write_all(b"\r\n\r\n").await.unwrap();
     let mut buf = [0u8; 8];
-    let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let n = within(tcp.read(&mut buf)).await.unwrap();
     assert_eq!(&buf[..n], b"\r\n");
     assert_eq!(t.counters().snapshot().keepalives, 1);
 
@@ -583,12 +613,10 @@ async fn mtls_trunk_requires_a_client_certificate_other_trunks_do_not() {
     let f = tls_fixture();
     let client_ca = ca(&f.dir, "carrier-ca");
     let client_leaf = leaf(&client_ca, "carrier-a");
-    let mut cfg = config(
-        vec![listener(
-            Transport::Tls,
-            &[("127.0.0.2/32", 0), ("127.0.0.4/32", 1)],
-            true,
-        )],
+    let mut cfg = single(
+        Transport::Tls,
+        &[("127.0.0.2/32", 0), ("127.0.0.4/32", 1)],
+        true,
         Some(f.identity.clone()),
     );
     cfg.trunks[0].tls.verify_client_ca_file = Some(client_ca.pem_file.clone());
@@ -627,11 +655,7 @@ async fn mtls_trunk_requires_a_client_certificate_other_trunks_do_not() {
     assert_eq!((m.bytes, m.trunk), (options("cert"), 0));
 
     // Trunk 1 has no client-CA: its source needs no certificate.
-    let tcp = tcp_from("127.0.0.4", dst).await.unwrap();
-    let mut tls = tls_client(&f.ca, None)
-        .connect(localhost(), tcp)
-        .await
-        .unwrap();
+    let mut tls = tls_from(&f.ca, "127.0.0.4", dst).await;
     tls.write_all(&options("plain")).await.unwrap();
     let m = recv(&mut rx).await;
     assert_eq!((m.bytes, m.trunk), (options("plain"), 1));
@@ -641,19 +665,10 @@ async fn mtls_trunk_requires_a_client_certificate_other_trunks_do_not() {
 #[tokio::test]
 async fn certificate_reload_serves_new_clients_and_keeps_existing_connections() {
     let f = tls_fixture();
-    let (t, mut rx) = start(config(
-        vec![listener(Transport::Tls, &[("127.0.0.2/32", 0)], true)],
-        Some(f.identity.clone()),
-    ))
-    .await;
-    let dst = t.local_addr(Transport::Tls).unwrap();
+    let (t, mut rx, dst) = start_tls(&f, &[("127.0.0.2/32", 0)], true).await;
     let old_der = std::fs::read(&f.identity.cert_file).unwrap();
 
-    let tcp = tcp_from("127.0.0.2", dst).await.unwrap();
-    let mut first = tls_client(&f.ca, None)
-        .connect(localhost(), tcp)
-        .await
-        .unwrap();
+    let mut first = tls_from(&f.ca, "127.0.0.2", dst).await;
     let first_leaf = first.get_ref().1.peer_certificates().unwrap()[0].clone();
     first.write_all(&options("before")).await.unwrap();
     let flow = recv(&mut rx).await.flow;
@@ -663,11 +678,7 @@ async fn certificate_reload_serves_new_clients_and_keeps_existing_connections() 
     assert_ne!(std::fs::read(&f.identity.cert_file).unwrap(), old_der);
     t.reload_certificate().unwrap();
 
-    let tcp = tcp_from("127.0.0.2", dst).await.unwrap();
-    let second = tls_client(&f.ca, None)
-        .connect(localhost(), tcp)
-        .await
-        .unwrap();
+    let second = tls_from(&f.ca, "127.0.0.2", dst).await;
     let second_leaf = second.get_ref().1.peer_certificates().unwrap()[0].clone();
     assert_eq!(second_leaf, new.der, "a fresh client sees the new leaf");
     assert_ne!(first_leaf, second_leaf);
@@ -689,11 +700,7 @@ async fn certificate_reload_serves_new_clients_and_keeps_existing_connections() 
     // A broken file is refused and the current certificate stays.
     std::fs::write(&f.identity.key_file, "not a key").unwrap();
     assert!(t.reload_certificate().is_err());
-    let tcp = tcp_from("127.0.0.2", dst).await.unwrap();
-    let third = tls_client(&f.ca, None)
-        .connect(localhost(), tcp)
-        .await
-        .unwrap();
+    let third = tls_from(&f.ca, "127.0.0.2", dst).await;
     assert_eq!(third.get_ref().1.peer_certificates().unwrap()[0], new.der);
     assert_eq!(t.counters().snapshot().certificate_reloads, 1);
 }
@@ -750,20 +757,8 @@ async fn handshake_idle_and_per_source_limits_close_connections() {
 async fn connect_reuses_one_tls_connection_and_reconnects_after_it_closed() {
     let f = tls_fixture();
     let server_leaf = leaf(&f.ca, "provider");
-    let server_cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![server_leaf.der.clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_leaf.key_der.clone())),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
-    let provider = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = provider.local_addr().unwrap().port();
+    let acceptor = tls_acceptor(&server_leaf, None);
+    let (provider, port) = provider_listener().await;
     let accepted = Arc::new(AtomicUsize::new(0));
     let (got_tx, mut got_rx) = mpsc::channel::<Vec<u8>>(8);
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
@@ -808,10 +803,7 @@ async fn connect_reuses_one_tls_connection_and_reconnects_after_it_closed() {
         .unwrap();
     assert_eq!(again, id, "the open connection is reused");
     t.send(again, options("o2")).await.unwrap();
-    let got = tokio::time::timeout(WAIT, got_rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let got = within(got_rx.recv()).await.unwrap();
     assert_eq!(
         got,
         [options("o1"), options("o2")].concat(),
@@ -840,10 +832,7 @@ async fn connect_reuses_one_tls_connection_and_reconnects_after_it_closed() {
     assert_ne!(fresh, id);
     t.send(fresh, options("o1")).await.unwrap();
     t.send(fresh, options("o2")).await.unwrap();
-    tokio::time::timeout(WAIT, got_rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    within(got_rx.recv()).await.unwrap();
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
     let s = t.counters().snapshot();
     assert_eq!((s.outbound_connects, s.outbound_connect_failures), (2, 0));
@@ -866,29 +855,14 @@ async fn connect_refuses_an_untrusted_provider_and_udp_send_to_pairs_the_answers
     let other_ca = ca(&f.dir, "other-ca");
     // A TLS server whose certificate the trunk's CA did not sign.
     let server_leaf = leaf(&other_ca, "rogue");
-    let server_cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![server_leaf.der.clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_leaf.key_der.clone())),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
-    let rogue = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = rogue.local_addr().unwrap().port();
+    let acceptor = tls_acceptor(&server_leaf, None);
+    let (rogue, port) = provider_listener().await;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = rogue.accept().await {
             let _ = acceptor.accept(tcp).await;
         }
     });
-    let mut cfg = config(
-        vec![listener(Transport::Udp, &[("127.0.0.2/32", 1)], true)],
-        None,
-    );
+    let mut cfg = single(Transport::Udp, &[("127.0.0.2/32", 1)], true, None);
     cfg.trunks[0].tls.ca_file = Some(f.ca.pem_file.clone());
     let (t, mut rx) = start(cfg).await;
     assert!(
@@ -911,10 +885,7 @@ async fn connect_refuses_an_untrusted_provider_and_udp_send_to_pairs_the_answers
         .await
         .unwrap();
     let mut buf = [0u8; 512];
-    let (n, from) = tokio::time::timeout(WAIT, provider.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, from) = within(provider.recv_from(&mut buf)).await.unwrap();
     assert_eq!(&buf[..n], &options("out")[..]);
     provider
         .send_to(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", from)
@@ -948,25 +919,8 @@ async fn connect_presents_the_trunk_client_certificate() {
     let server_leaf = leaf(&f.ca, "provider");
     let mut client_roots = rustls::RootCertStore::empty();
     client_roots.add(our_ca.issuer.der().clone()).unwrap();
-    let provider_crypto = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(client_roots),
-        provider_crypto.clone(),
-    )
-    .build()
-    .unwrap();
-    let server_cfg = rustls::ServerConfig::builder_with_provider(provider_crypto)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![server_leaf.der.clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_leaf.key_der.clone())),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
-    let provider = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = provider.local_addr().unwrap().port();
+    let acceptor = tls_acceptor(&server_leaf, Some(client_roots));
+    let (provider, port) = provider_listener().await;
     let seen = tokio::spawn(async move {
         let (tcp, _) = provider.accept().await.unwrap();
         let mut tls = acceptor.accept(tcp).await.unwrap();
@@ -990,17 +944,13 @@ async fn connect_presents_the_trunk_client_certificate() {
         .await
         .unwrap();
     t.send(id, options("mtls")).await.unwrap();
-    let (peer, got) = tokio::time::timeout(WAIT, seen).await.unwrap().unwrap();
+    let (peer, got) = within(seen).await.unwrap();
     assert_eq!((peer, got), (ours.der, options("mtls")));
 }
 
 #[tokio::test]
 async fn shutdown_closes_connections_and_stops_listening() {
-    let (t, mut rx) = start(config(
-        vec![listener(Transport::Tcp, &[("127.0.0.2/32", 0)], true)],
-        None,
-    ))
-    .await;
+    let (t, mut rx) = start(single(Transport::Tcp, &[("127.0.0.2/32", 0)], true, None)).await;
     let mut tcp = tcp_from("127.0.0.2", t.local_addr(Transport::Tcp).unwrap())
         .await
         .unwrap();
