@@ -170,6 +170,19 @@ impl Run {
         self.spawn("pbx", &if echo { uas.echo() } else { uas }, log);
     }
 
+    /// SIPp running scenario file `file` (of `tests/sipp/`) as the callee in `ns` — the PBX
+    /// ([`Sipp::as_pbx`]) or the provider ([`Sipp::as_provider`]) — for one call within
+    /// 30 s, in the background, its output in `log`. Waits until it listens.
+    fn callee(&mut self, ns: &str, file: &str, log: &str) {
+        let sipp = Sipp::file(&scenario(file)).timeout(30).calls(1);
+        let sipp = match ns {
+            "pbx" => sipp.as_pbx(),
+            "provider" => sipp.as_provider(),
+            _ => panic!("no callee's place in namespace {ns}"),
+        };
+        self.spawn(ns, &sipp, log);
+    }
+
     /// Runs SIPp as the provider ([`provider_call`]) and fails the test if it fails.
     fn provider(&self, scenario: &str, calls: u32, name: &str) -> std::process::Output {
         self.sipp("provider", &provider_call(scenario, calls), name)
@@ -527,15 +540,10 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
     // The PBX rings (180), then sends early media (183 + SDP) and answers right after it;
     // the provider requires 100rel: its scenario checks Require/RSeq on both provisionals,
     // PRACKs each, and wants the 200 of its second PRACK before the 200 of its INVITE.
-    let uas = Sipp::file(&scenario("uas_100rel.xml")).as_pbx();
-    run.spawn("pbx", &uas.timeout(30).calls(1), "uas-pbx-100rel.log");
+    run.callee("pbx", "uas_100rel.xml", "uas-pbx-100rel.log");
     run.provider(&scenario("uac_100rel.xml"), 1, "provider-100rel");
     let (_, pbx) = run.stop_captures();
-    let to_pbx: Vec<_> = pbx
-        .iter()
-        .filter(|(_, d, _)| d.ip().to_string() == "198.18.2.10")
-        .map(|(_, _, p)| String::from_utf8_lossy(p).into_owned())
-        .collect();
+    let to_pbx = received(&pbx, "198.18.2.10");
     assert!(
         to_pbx.iter().any(|m| m.starts_with("INVITE ")),
         "the PBX got the call"
@@ -546,11 +554,58 @@ fn a_provider_requiring_100rel_gets_reliable_provisionals() {
             "the provider's 100rel stays on its leg:\n{m}"
         );
     }
+    assert_one_answered_and_nothing_left(&run);
+}
+
+/// Every datagram in `packets` that arrived at `me`, as text.
+fn received(packets: &[Datagram], me: &str) -> Vec<String> {
+    packets
+        .iter()
+        .filter(|(_, d, _)| d.ip().to_string() == me)
+        .map(|(_, _, p)| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+/// One call was answered, and nothing of it is left.
+fn assert_one_answered_and_nothing_left(run: &Run) {
     assert_metrics(
         &run.metrics(),
         &[("drawbridge_b2bua_calls_answered_total", 1.0)],
     );
-    assert_nothing_left(&run);
+    assert_nothing_left(run);
+}
+
+#[test]
+fn a_pbx_requiring_100rel_gets_the_providers_early_offer_and_answers_it_in_its_prack() {
+    if !require(&["ip", "sipp", "tcpdump", "python3"]) {
+        return;
+    }
+    let mut run = start();
+    // Outbound late offer: the PBX's INVITE requires 100rel and has no SDP; the provider
+    // sends its offer in a reliable 183. The PBX's scenario checks that the 183 comes
+    // reliably with drawbridge's LAN address and answers in its PRACK; the provider's
+    // checks that drawbridge's PRACK carries that answer with drawbridge's public
+    // address, and that the INVITE offered 100rel; no SDP in either 200 to the INVITE.
+    let log = "uas-provider-late-offer.log";
+    run.callee("provider", "uas_reliable_183_offer.xml", log);
+    let late_offer = pbx_call(&scenario("uac_100rel_late_offer.xml"), 1);
+    run.sipp("pbx", &late_offer, "pbx-late-offer");
+    let (provider, pbx) = run.stop_captures();
+    let to_provider = received(&provider, "198.18.1.10");
+    assert!(to_provider.iter().any(|m| m.starts_with("PRACK ")));
+    for m in &to_provider {
+        assert!(
+            !m.contains("198.18.2.") && !m.contains("SIPpTag00"),
+            "the LAN leaked to the provider:\n{m}"
+        );
+    }
+    for m in &received(&pbx, "198.18.2.10") {
+        assert!(
+            !m.contains("198.18.1.10") && !m.contains("SIPpTag01"),
+            "the provider leaked to the PBX:\n{m}"
+        );
+    }
+    assert_one_answered_and_nothing_left(&run);
 }
 
 /// A provider over TCP (198.18.1.10) whose connection drops mid-call: INVITE and ACK on

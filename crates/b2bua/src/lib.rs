@@ -24,7 +24,12 @@
 //! T1 doubling on UDP, one unacknowledged at a time, the rest queued), its PRACK is
 //! answered here, a 2xx waits for the PRACK of a provisional with SDP, and 64*T1 without
 //! PRACK fails the call with 500; a caller with only `Supported: 100rel` gets unreliable
-//! 18x. Per trunk, after
+//! 18x. A caller requiring 100rel without an offer (late offer) gets early media: the
+//! callee is offered 100rel, its reliable 18x's SDP (the offer) goes to the caller
+//! reliably and our PRACK to the callee waits for the answer in the caller's PRACK
+//! (RFC 3262 §5; the 2xx then carries no SDP). An UPDATE with an offer is relayed with
+//! its SDP rewritten in the early and confirmed dialog, refused (491/500, RFC 3311 §5.2)
+//! while such a late offer awaits its answer. Per trunk, after
 //! [`B2bua::start`]: OPTIONS keep-alives ([`B2bua::trunk_up`], `TrunkUp`/`TrunkDown`
 //! events) and the optional REGISTER of the trunk account, refreshed at half the
 //! granted expiry ([`B2bua::trunk_registered`]).
@@ -39,10 +44,13 @@
 //!
 //! What it does **not** do: no sockets, no clock (time is the `now` argument), no
 //! threads, no randomness (a secret in the config seeds every identifier); no DNS or
-//! RFC 3263 failover; no 100rel towards a callee when the caller sent no offer (its 18x
-//! SDP would be an offer needing an answer in our PRACK), and, towards a caller that
-//! requires 100rel but sent no offer, reliable 18x without SDP (no early media: the
-//! offer comes in the 2xx); no offer/answer in PRACK (an offer there gets 488);
+//! RFC 3263 failover; no 100rel towards a callee when the caller sent no offer and does
+//! not require 100rel itself (nobody could answer an offer in the callee's reliable
+//! 18x); no early media for a late offer in an *unreliable* 18x (only a preview: the
+//! offer comes in the 2xx); no new offer in a PRACK (one gets 488: the PRACK carries
+//! only the answer to a late offer); while the caller's answer to one fork's late
+//! offer is awaited, provisionals of other forks are dropped (the first fork's exchange
+//! is the call's);
 //! no REFER/transfer, no registration relay for tunnel peers,
 //! no session-timer refreshes of its own, no dial policy (the `guard` crate decides
 //! before a message gets here). Responses go back on the flow the request came in on;

@@ -993,6 +993,7 @@ impl B2bua {
             return self.refuse(now, id, &request, 503);
         };
         let reliable = self.caller_reliability(&request, cseq);
+        let caller_requires_100rel = reliable.is_some();
 
         self.next_call += 1;
         let handle = self.config.shard.call_handle(self.next_call);
@@ -1056,10 +1057,12 @@ impl B2bua {
         if !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case("Allow")) {
             extra.push(("Allow".into(), RELAYED_METHODS.join(", ")));
         }
-        if body.is_some() {
-            // Reliable provisionals are terminated on this leg (we PRACK them). Only
-            // with an offer of ours: an offer in a reliable provisional would need an
-            // answer in the PRACK, which only the caller could give.
+        if body.is_some() || caller_requires_100rel {
+            // Reliable provisionals are terminated on this leg (we PRACK them). Without
+            // an offer of ours, only for a caller that requires 100rel: an offer in the
+            // callee's reliable provisional needs an answer in our PRACK, which only
+            // the caller can give, in its PRACK of our reliable provisional (see
+            // `reliable.rs`).
             match extra
                 .iter_mut()
                 .find(|(n, _)| n.eq_ignore_ascii_case("Supported"))
@@ -1263,6 +1266,15 @@ impl B2bua {
                     self.cancel_call(now, handle, 487);
                 }
             }
+            Method::Update if !request.body.is_empty() && reliable::late_offer_open(call) => {
+                // RFC 3311 §5.2: the caller has our offer (the callee's) unanswered, so
+                // 491; the callee is waiting for our answer, so 500 and a retry later.
+                let (code, extra) = match leg {
+                    Leg::A => (491, Vec::new()),
+                    Leg::B => (500, vec![("Retry-After".to_owned(), "1".to_owned())]),
+                };
+                self.respond(now, id, &request, code, None, &extra);
+            }
             Method::Invite | Method::Update | Method::Info | Method::Options => {
                 let busy = call.reinvite_busy
                     || call.await_ack.is_some()
@@ -1410,8 +1422,16 @@ impl B2bua {
     }
 
     /// PRACK on leg B for the reliable provisional `rseq` to the INVITE with
-    /// `invite_cseq` (RFC 3262 §7.2), in the early dialog that provisional set up.
-    fn send_prack(&mut self, now: Instant, handle: CallHandle, rseq: u32, invite_cseq: u32) {
+    /// `invite_cseq` (RFC 3262 §7.2), in the early dialog that provisional set up; `body`
+    /// is the answer to an offer that provisional carried (already rewritten for B).
+    fn send_prack(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        rseq: u32,
+        invite_cseq: u32,
+        body: Option<(Vec<u8>, String)>,
+    ) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
@@ -1426,7 +1446,7 @@ impl B2bua {
             max_forwards: 70,
             contact: false,
             extra: &extra,
-            body: None,
+            body: body.as_ref().map(|(b, ct)| (b.as_slice(), ct.as_str())),
         };
         if let Some((req, branch, wire)) =
             self.with_dialog(handle, Leg::B, |me, d| me.build_request(d, &o))
@@ -1773,7 +1793,10 @@ impl B2bua {
                 self.arm_cancel_give_up(now, handle);
                 return;
             }
-            if call.state == CallState::Cancelling || code == 100 {
+            if call.state == CallState::Cancelling
+                || code == 100
+                || reliable::from_other_fork(call, &to_tag)
+            {
                 return;
             }
             let rseq = hdr::reliable_rseq(&response.headers);
@@ -1784,7 +1807,7 @@ impl B2bua {
                     .as_ref()
                     .is_some_and(|(tag, last)| *tag == to_tag && n <= *last)
                 {
-                    return; // a retransmission: PRACKed and relayed already
+                    return; // a retransmission: PRACKed (or held, see `reliable.rs`), relayed
                 }
                 o.last_rseq = Some((to_tag.clone(), n));
             }
@@ -1796,8 +1819,9 @@ impl B2bua {
             if let Some(t) = hdr::contact_uri(&response.headers) {
                 b.remote_target = t;
             }
-            if rseq.is_some() {
-                // The early dialog's route set, for the PRACK (RFC 3261 §12.1.2).
+            if rseq.is_some() || b.remote_tag.is_some() {
+                // The early dialog's route set (RFC 3261 §12.1.2), for a PRACK or an
+                // UPDATE sent in it; the 2xx sets the confirmed dialog's.
                 let mut rr = hdr::record_routes(&response.headers);
                 rr.reverse();
                 b.route_set = rr;
@@ -1809,7 +1833,13 @@ impl B2bua {
                 .flatten();
             if let Some(n) = rseq {
                 let invite_cseq = hdr::cseq_of(&response.headers).unwrap_or(1);
-                self.send_prack(now, handle, n, invite_cseq);
+                if body.is_some() && self.takes_late_offer(handle, n, invite_cseq) {
+                    // The callee's offer goes to the caller; our PRACK waits for its
+                    // answer (see `reliable.rs`).
+                    self.provisional_to_caller(now, handle, code, &response, body);
+                    return;
+                }
+                self.send_prack(now, handle, n, invite_cseq, None);
                 if let Some(o) = self
                     .calls
                     .get_mut(&handle)
@@ -1886,7 +1916,9 @@ impl B2bua {
                     .and_then(|o| o.early_answer.take()),
                 b => b,
             };
-            // An answer the caller already got in a reliable provisional is repeated.
+            // An answer the caller already got in a reliable provisional is repeated;
+            // after a late offer in one, the 2xx carries no SDP.
+            self.drop_unsent_late_offer(handle);
             let body = self.caller_final_body(handle, body);
             let deferred = !had_offer && body.is_some();
             if !deferred {
@@ -2085,6 +2117,13 @@ impl B2bua {
         };
         let (handle, to, server, had_offer) = (*handle, *leg, *server, *had_offer);
         let is_invite = request.method == Method::Invite;
+        // The offer of an UPDATE we sent the caller: the last SDP it got from us if the
+        // UPDATE succeeds (see `caller_sdp_renegotiated`).
+        let offer_to_caller = (to == Leg::A
+            && request.method == Method::Update
+            && hdr::body_is_sdp(&request.headers))
+        .then(|| (request.body.clone(), "application/sdp".to_owned()));
+        let is_update = request.method == Method::Update;
         if code < 200 {
             return; // provisionals of in-dialog requests are not relayed
         }
@@ -2114,6 +2153,15 @@ impl B2bua {
         } else {
             (None, hdr::map_final(code))
         };
+        if ok && is_update {
+            let to_caller = match from {
+                Leg::A => body.clone().filter(|(_, ct)| ct == "application/sdp"),
+                Leg::B => offer_to_caller,
+            };
+            if let Some(sdp) = to_caller {
+                self.caller_sdp_renegotiated(handle, sdp);
+            }
+        }
         let cseq = hdr::cseq_of(&response.headers).unwrap_or(0);
         if let Some(call) = self.calls.get_mut(&handle)
             && ok

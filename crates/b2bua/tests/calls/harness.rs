@@ -342,12 +342,65 @@ impl Harness {
             .join("\n")
     }
 
+    /// The first media port of the last SDP from `from` the media layer was told about.
+    pub(crate) fn last_media_port(&self, from: Side) -> Option<u16> {
+        let media = self.media.lock().unwrap();
+        media
+            .relays
+            .iter()
+            .rev()
+            .find(|(_, f, _, _)| *f == from)
+            .map(|(_, _, _, info)| info[0].port)
+    }
+
     pub(crate) fn remote(&self, id: u64) -> SocketAddr {
         if id == PBX_FLOW {
             pbx_flow().remote
         } else {
             trunk_flow().remote
         }
+    }
+}
+
+/// The first message sent to `flow` among `sent`.
+pub(crate) fn first_to(sent: &[Sent], flow: u64) -> Sent {
+    sent.iter()
+        .find(|s| s.flow.id.0 == flow)
+        .unwrap_or_else(|| panic!("nothing to flow {flow}: {sent:#?}"))
+        .clone()
+}
+
+/// The one message sent to `flow` among `sent`.
+pub(crate) fn only_to(sent: &[Sent], flow: u64) -> Sent {
+    let to: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == flow).collect();
+    assert_eq!(to.len(), 1, "one message to flow {flow}: {sent:#?}");
+    to[0].clone()
+}
+
+/// The first response `code` sent to `flow` among `sent`.
+pub(crate) fn code_to(sent: &[Sent], flow: u64, code: u16) -> Sent {
+    sent.iter()
+        .find(|s| s.flow.id.0 == flow && s.code() == Some(code))
+        .unwrap_or_else(|| panic!("no {code} to flow {flow}: {sent:#?}"))
+        .clone()
+}
+
+/// The first `method` request sent to `flow` among `sent`.
+pub(crate) fn method_to(sent: &[Sent], flow: u64, method: &str) -> Sent {
+    sent.iter()
+        .find(|s| s.flow.id.0 == flow && s.method().as_deref() == Some(method))
+        .unwrap_or_else(|| panic!("no {method} to flow {flow}: {sent:#?}"))
+        .clone()
+}
+
+/// Nothing of either side in anything the other received.
+pub(crate) fn assert_no_leaks(h: &Harness) {
+    let (to_pbx, to_trunk) = (h.all_bytes_to(PBX_FLOW), h.all_bytes_to(TRUNK_FLOW));
+    for secret in PROVIDER_SECRETS {
+        assert!(!to_pbx.contains(secret), "{secret:?} leaked to the PBX");
+    }
+    for secret in PBX_SECRETS {
+        assert!(!to_trunk.contains(secret), "{secret:?} leaked to the trunk");
     }
 }
 

@@ -27,18 +27,10 @@ fn outbound_reliable_183_is_pracked_on_the_trunk_and_relayed_unreliably() {
         .expect("INVITE to the trunk");
     assert!(supported(&invite).contains("100rel"), "{}", invite.text());
     assert!(supported(&invite).contains("timer"));
-    let reliable_183 = trunk_response(
-        &invite.request(),
-        183,
-        "Require: 100rel\r\nRSeq: 7\r\n",
-        &provider_sdp(),
-    );
+    let reliable_183 = trunk_reliable(&invite, 183, 7, &provider_sdp());
     h.trunk_sends(&reliable_183);
     let sent = h.take();
-    let prack = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("PRACK to the trunk");
+    let prack = first_to(&sent, TRUNK_FLOW);
     assert_eq!(prack.method().as_deref(), Some("PRACK"), "{}", prack.text());
     assert_eq!(prack.header("RAck").as_deref(), Some("7 1 INVITE"));
     assert_eq!(prack.header("CSeq").as_deref(), Some("2 PRACK"));
@@ -58,10 +50,7 @@ fn outbound_reliable_183_is_pracked_on_the_trunk_and_relayed_unreliably() {
         Some("<sip:core-sbc-3.provider.internal;lr>"),
         "the early dialog's route set"
     );
-    let to_pbx = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW)
-        .expect("183 to the PBX");
+    let to_pbx = first_to(&sent, PBX_FLOW);
     assert_eq!(to_pbx.code(), Some(183));
     assert_eq!(to_pbx.header("RSeq"), None, "unreliable towards the PBX");
     assert!(
@@ -88,22 +77,13 @@ fn outbound_reliable_183_is_pracked_on_the_trunk_and_relayed_unreliably() {
     // The 2xx carries no SDP (the answer was in the reliable 183): the PBX's 200 repeats it.
     h.trunk_sends(&trunk_response(&invite.request(), 200, "", ""));
     let sent = h.take();
-    let ack = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("ACK to the trunk");
+    let ack = first_to(&sent, TRUNK_FLOW);
     assert_eq!(ack.method().as_deref(), Some("ACK"));
     assert_eq!(ack.header("CSeq").as_deref(), Some("1 ACK"));
-    let ok = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW)
-        .expect("200 to the PBX");
+    let ok = first_to(&sent, PBX_FLOW);
     assert_eq!(ok.code(), Some(200));
     assert_eq!(ok.body(), early_sdp);
-    let all = h.all_bytes_to(PBX_FLOW);
-    for secret in PROVIDER_SECRETS {
-        assert!(!all.contains(secret), "{secret:?} leaked to the PBX");
-    }
+    assert_no_leaks(&h);
 }
 
 #[test]
@@ -111,23 +91,13 @@ fn a_second_reliable_provisional_gets_its_own_prack() {
     let mut h = Harness::new();
     h.pbx_sends(&pbx_invite(true));
     let invite = h.take_to(TRUNK_FLOW).remove(0);
-    h.trunk_sends(&trunk_response(
-        &invite.request(),
-        180,
-        "Require: 100rel\r\nRSeq: 1\r\n",
-        "",
-    ));
+    h.trunk_sends(&trunk_reliable(&invite, 180, 1, ""));
     let first: Vec<_> = h
         .take_to(TRUNK_FLOW)
         .into_iter()
         .filter_map(|s| s.header("RAck"))
         .collect();
-    h.trunk_sends(&trunk_response(
-        &invite.request(),
-        183,
-        "Require: 100rel\r\nRSeq: 2\r\n",
-        &provider_sdp(),
-    ));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 2, &provider_sdp()));
     let second = h.take_to(TRUNK_FLOW);
     assert_eq!(first, vec!["1 1 INVITE".to_owned()]);
     assert_eq!(second.len(), 1);
@@ -152,11 +122,7 @@ fn without_an_offer_100rel_is_not_offered_and_unreliable_provisionals_get_no_pra
 fn inbound_reliable_180_from_the_pbx_is_pracked_on_the_lan() {
     let mut h = Harness::new();
     h.trunk_sends(&trunk_invite());
-    let invite = h
-        .take_to(PBX_FLOW)
-        .into_iter()
-        .find(|s| s.method().as_deref() == Some("INVITE"))
-        .expect("INVITE to the PBX");
+    let invite = method_to(&h.take(), PBX_FLOW, "INVITE");
     assert!(supported(&invite).contains("100rel"));
     let r = pbx_response(&invite.request(), 180, "").replacen(
         "Content-Length: 0",
@@ -165,22 +131,13 @@ fn inbound_reliable_180_from_the_pbx_is_pracked_on_the_lan() {
     );
     h.pbx_sends(&r);
     let sent = h.take();
-    let prack = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW)
-        .expect("PRACK to the PBX");
+    let prack = first_to(&sent, PBX_FLOW);
     assert_eq!(prack.method().as_deref(), Some("PRACK"));
     assert_eq!(prack.header("RAck").as_deref(), Some("4711 1 INVITE"));
     assert_eq!(prack.request().uri.to_string(), "sip:4930@198.19.5.5:5060");
-    let ringing = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW && s.code() == Some(180))
-        .expect("180 to the trunk");
+    let ringing = code_to(&sent, TRUNK_FLOW, 180);
     assert_eq!(ringing.header("RSeq"), None);
-    let all = h.all_bytes_to(TRUNK_FLOW);
-    for secret in PBX_SECRETS {
-        assert!(!all.contains(secret), "{secret:?} leaked to the trunk");
-    }
+    assert_no_leaks(&h);
 }
 
 #[test]
@@ -188,12 +145,7 @@ fn a_challenged_prack_is_retried_in_the_dialogs_cseq_space() {
     let mut h = Harness::new();
     h.pbx_sends(&pbx_invite(true));
     let invite = h.take_to(TRUNK_FLOW).remove(0);
-    h.trunk_sends(&trunk_response(
-        &invite.request(),
-        183,
-        "Require: 100rel\r\nRSeq: 1\r\n",
-        &provider_sdp(),
-    ));
+    h.trunk_sends(&trunk_reliable(&invite, 183, 1, &provider_sdp()));
     let prack = h.take_to(TRUNK_FLOW).remove(0);
     assert_eq!(prack.header("CSeq").as_deref(), Some("2 PRACK"));
     h.trunk_sends(&trunk_response(
@@ -208,39 +160,18 @@ fn a_challenged_prack_is_retried_in_the_dialogs_cseq_space() {
     assert!(retry.header("Proxy-Authorization").is_some());
     h.trunk_sends(&trunk_response(&retry.request(), 200, "", ""));
     h.trunk_sends(&trunk_response(&invite.request(), 200, "", ""));
-    let ok = h
-        .take()
-        .into_iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(200))
-        .expect("200 to the PBX");
-    h.pbx_sends(&ack_for(
-        &ok.text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
-        31,
-        "",
-    ));
+    let ok = code_to(&h.take(), PBX_FLOW, 200);
+    h.pbx_sends(&pbx_ack(&ok, "ack-1", ""));
     // The PBX hangs up: the BYE on the trunk leg comes after the retried PRACK's CSeq.
-    h.pbx_sends(&in_dialog_request(
-        "BYE",
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
-        &ok.text(),
-        false,
-        "",
-        32,
-        "",
-    ));
-    let bye = h
-        .take_to(TRUNK_FLOW)
-        .into_iter()
-        .find(|s| s.method().as_deref() == Some("BYE"))
-        .expect("BYE to the trunk");
+    h.pbx_sends(&pbx_bye(&ok, 32));
+    let bye = method_to(&h.take(), TRUNK_FLOW, "BYE");
     assert_eq!(bye.header("CSeq").as_deref(), Some("4 BYE"));
 }
 
 // ---- a caller that requires 100rel: our reliable provisionals towards it -------------
 
 /// The provider's INVITE (TLS) with `Require: 100rel`.
-fn trunk_invite_requiring_100rel() -> String {
+pub(crate) fn trunk_invite_requiring_100rel() -> String {
     trunk_invite().replacen(
         "Supported: 100rel, timer, replaces\r\n",
         "Supported: timer, replaces\r\nRequire: 100rel\r\n",
@@ -249,7 +180,7 @@ fn trunk_invite_requiring_100rel() -> String {
 }
 
 /// The PBX's INVITE (UDP) with `Require: 100rel`.
-fn pbx_invite_requiring_100rel(offer: bool) -> String {
+pub(crate) fn pbx_invite_requiring_100rel(offer: bool) -> String {
     pbx_invite(offer).replacen(
         "Supported: replaces, timer\r\n",
         "Supported: replaces, timer, 100rel\r\nRequire: 100rel\r\n",
@@ -257,8 +188,43 @@ fn pbx_invite_requiring_100rel(offer: bool) -> String {
     )
 }
 
+/// The trunk's reliable provisional `code` (RSeq `n`) to `invite`, with `sdp`.
+pub(crate) fn trunk_reliable(invite: &Sent, code: u16, n: u32, sdp: &str) -> String {
+    trunk_response(
+        &invite.request(),
+        code,
+        &format!("Require: 100rel\r\nRSeq: {n}\r\n"),
+        sdp,
+    )
+}
+
+/// The PBX's ACK (CSeq 31, branch `branch`) for `resp`, a final response to its INVITE.
+pub(crate) fn pbx_ack(resp: &Sent, branch: &str, sdp: &str) -> String {
+    let via = format!("SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-{branch}");
+    ack_for(&resp.text(), &via, 31, sdp)
+}
+
+/// The PBX's BYE (CSeq `cseq`) for the outbound call `ok` answered.
+pub(crate) fn pbx_bye(ok: &Sent, cseq: u32) -> String {
+    in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
+        &ok.text(),
+        false,
+        "",
+        cseq,
+        "",
+    )
+}
+
+/// The trunk completes our CANCEL of `invite`: 200 to the CANCEL, 487 to the INVITE.
+pub(crate) fn trunk_cancelled(h: &mut Harness, cancel: &Sent, invite: &Sent) {
+    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
+    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
+}
+
 /// The RSeq of a reliable provisional we sent, checking it is one.
-fn rseq(s: &Sent) -> u32 {
+pub(crate) fn rseq(s: &Sent) -> u32 {
     assert!(
         s.header("Require").unwrap_or_default().contains("100rel"),
         "not reliable: {}",
@@ -270,33 +236,35 @@ fn rseq(s: &Sent) -> u32 {
 }
 
 /// A PRACK from the PBX for `prov` (a provisional we sent it), with RAck `rack`.
-fn pbx_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
-    in_dialog_request(
-        "PRACK",
-        &format!("SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-{branch}\r\nRAck: {rack}"),
-        &prov.text(),
-        false,
-        "",
-        cseq,
-        "",
-    )
+pub(crate) fn pbx_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
+    prack_with(Side::Pbx, prov, branch, cseq, rack, "")
 }
 
 /// A PRACK from the provider for `prov`, with RAck `rack`.
-fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
-    in_dialog_request(
-        "PRACK",
-        &format!("SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-{branch}\r\nRAck: {rack}"),
-        &prov.text(),
-        false,
-        "",
-        cseq,
-        "",
-    )
+pub(crate) fn trunk_prack(prov: &Sent, branch: &str, cseq: u32, rack: &str) -> String {
+    prack_with(Side::trunk(0), prov, branch, cseq, rack, "")
+}
+
+/// A PRACK from `from` (the PBX or the provider) for `prov`, with RAck `rack`, carrying
+/// `sdp` (an answer, or an offer).
+pub(crate) fn prack_with(
+    from: Side,
+    prov: &Sent,
+    branch: &str,
+    cseq: u32,
+    rack: &str,
+    sdp: &str,
+) -> String {
+    let via = if from.is_pbx() {
+        format!("SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-{branch}\r\nRAck: {rack}")
+    } else {
+        format!("SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-{branch}\r\nRAck: {rack}")
+    };
+    in_dialog_request("PRACK", &via, &prov.text(), false, "", cseq, sdp)
 }
 
 /// Outbound call from a PBX requiring 100rel, up to the INVITE on the trunk.
-fn start_outbound_reliable(h: &mut Harness, offer: bool) -> Sent {
+pub(crate) fn start_outbound_reliable(h: &mut Harness, offer: bool) -> Sent {
     h.pbx_sends(&pbx_invite_requiring_100rel(offer));
     let sent = h.take();
     assert_eq!(sent[0].code(), Some(100), "not refused: {}", sent[0].text());
@@ -314,7 +282,7 @@ fn start_outbound_reliable(h: &mut Harness, offer: bool) -> Sent {
     invite
 }
 
-fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
+pub(crate) fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
     sent.iter()
         .filter(|s| s.flow.id.0 == flow && s.code().is_some_and(|c| (101..200).contains(&c)))
         .cloned()
@@ -322,7 +290,7 @@ fn provisionals(sent: &[Sent], flow: u64) -> Vec<Sent> {
 }
 
 /// The handle of the harness's first call.
-fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
+pub(crate) fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
     let Some(B2buaEvent::CallStarted { call, .. }) = h.events.first() else {
         panic!("no call started: {:?}", h.events)
     };
@@ -330,7 +298,7 @@ fn started_call(h: &Harness) -> drawbridge_b2bua::CallHandle {
 }
 
 /// Nothing of the call is left in the core: no call, dialog, transaction or deadline.
-fn assert_nothing_left(h: &mut Harness) {
+pub(crate) fn assert_nothing_left(h: &mut Harness) {
     assert_eq!(h.b2bua.calls_active(), 0);
     assert_eq!(h.b2bua.dialogs(), 0);
     // Completed server and client transactions go with their timers (D, J, K at most
@@ -346,11 +314,7 @@ fn inbound_caller_requiring_100rel_gets_reliable_provisionals_and_a_held_2xx() {
     h.trunk_sends(&trunk_invite_requiring_100rel());
     let sent = h.take();
     assert_eq!(sent[0].code(), Some(100), "accepted, not 420");
-    let invite = sent
-        .iter()
-        .find(|s| s.flow.id.0 == PBX_FLOW)
-        .expect("INVITE to the PBX")
-        .clone();
+    let invite = first_to(&sent, PBX_FLOW);
     assert!(
         !invite
             .header("Require")
@@ -458,22 +422,13 @@ fn inbound_caller_requiring_100rel_gets_reliable_provisionals_and_a_held_2xx() {
         102,
         "",
     ));
-    let bye = h
-        .take_to(TRUNK_FLOW)
-        .into_iter()
-        .find(|s| s.method().as_deref() == Some("BYE"))
-        .expect("BYE to the trunk");
+    let bye = method_to(&h.take(), TRUNK_FLOW, "BYE");
     h.trunk_sends(&trunk_response(&bye.request(), 200, "", ""));
     assert!(
         !h.all_bytes_to(PBX_FLOW).contains("PRACK"),
         "nothing of the provider's PRACKs reached the PBX"
     );
-    for secret in PBX_SECRETS {
-        assert!(
-            !h.all_bytes_to(TRUNK_FLOW).contains(secret),
-            "{secret:?} leaked to the trunk"
-        );
-    }
+    assert_no_leaks(&h);
     assert_nothing_left(&mut h);
 }
 
@@ -533,23 +488,14 @@ fn no_prack_in_64_t1_fails_the_call_and_leaves_nothing_behind() {
         .find(|s| s.flow.id.0 == PBX_FLOW && s.code().is_some_and(|c| c >= 200))
         .expect("final response to the PBX");
     assert_eq!(failed.code(), Some(500), "a 5xx (RFC 3262 §3)");
-    let cancel = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("CANCEL to the trunk");
+    let cancel = first_to(&sent, TRUNK_FLOW);
     assert_eq!(cancel.method().as_deref(), Some("CANCEL"));
     assert!(h.events.contains(&B2buaEvent::CallEnded {
         call: started_call(&h),
         status: 500
     }));
-    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
-    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
-    h.pbx_sends(&ack_for(
-        &failed.text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1",
-        31,
-        "",
-    ));
+    trunk_cancelled(&mut h, &cancel, &invite);
+    h.pbx_sends(&pbx_ack(failed, "inv-1", ""));
     assert_eq!(h.media.lock().unwrap().released.len(), 1);
     assert_nothing_left(&mut h);
 }
@@ -574,10 +520,7 @@ fn an_answer_held_for_a_prack_that_never_comes_is_hung_up() {
             .any(|s| s.flow.id.0 == PBX_FLOW && s.code() == Some(500)),
         "{sent:#?}"
     );
-    let bye = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW && s.method().as_deref() == Some("BYE"))
-        .expect("the answered trunk leg is hung up");
+    let bye = method_to(&sent, TRUNK_FLOW, "BYE");
     h.trunk_sends(&trunk_response(&bye.request(), 200, "", ""));
     assert_nothing_left(&mut h);
 }
@@ -671,21 +614,12 @@ fn two_provisionals_in_a_row_are_queued_until_the_first_is_pracked() {
     ));
     assert_eq!(h.take()[0].code(), Some(200));
     h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
-    let ok = h
-        .take_to(PBX_FLOW)
-        .into_iter()
-        .find(|s| s.code() == Some(200))
-        .expect("200 to the PBX");
+    let ok = code_to(&h.take(), PBX_FLOW, 200);
     assert_eq!(ok.body(), sent[1].body());
     // UDP: the 2xx is retransmitted until the ACK, whose CSeq is the INVITE's.
     h.advance(Duration::from_millis(500));
     assert_eq!(h.take_to(PBX_FLOW).len(), 1, "2xx retransmitted");
-    h.pbx_sends(&ack_for(
-        &ok.text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
-        31,
-        "",
-    ));
+    h.pbx_sends(&pbx_ack(&ok, "ack-1", ""));
     h.advance(Duration::from_secs(40));
     assert!(h.take().is_empty(), "no retransmission, no BYE");
     assert_eq!(h.b2bua.calls_active(), 1);
@@ -713,12 +647,7 @@ fn hanging_up_while_the_answer_waits_for_a_prack_ends_both_legs() {
         ]
     );
     h.trunk_sends(&trunk_response(&sent[1].request(), 200, "", ""));
-    h.pbx_sends(&ack_for(
-        &sent[0].text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1",
-        31,
-        "",
-    ));
+    h.pbx_sends(&pbx_ack(&sent[0], "inv-1", ""));
     assert_nothing_left(&mut h);
 }
 
@@ -736,12 +665,7 @@ fn a_2xx_while_the_answer_is_still_queued_carries_it_and_goes_at_once() {
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].code(), Some(200));
     assert!(sent[0].body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
-    h.pbx_sends(&ack_for(
-        &sent[0].text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-ack-1",
-        31,
-        "",
-    ));
+    h.pbx_sends(&pbx_ack(&sent[0], "ack-1", ""));
     h.advance(Duration::from_secs(40));
     assert!(
         h.take_to(PBX_FLOW).is_empty(),
@@ -802,20 +726,11 @@ fn cancel_while_a_reliable_provisional_is_pending_stops_its_retransmissions() {
         .map(|s| s.code())
         .collect();
     assert_eq!(to_pbx, [Some(200), Some(487)]);
-    let cancel = sent
-        .iter()
-        .find(|s| s.flow.id.0 == TRUNK_FLOW)
-        .expect("CANCEL to the trunk");
+    let cancel = first_to(&sent, TRUNK_FLOW);
     h.advance(Duration::from_secs(5));
     assert!(provisionals(&h.take(), PBX_FLOW).is_empty(), "no more 180s");
-    h.trunk_sends(&trunk_response(&cancel.request(), 200, "", ""));
-    h.trunk_sends(&trunk_response(&invite.request(), 487, "", ""));
-    h.pbx_sends(&ack_for(
-        &sent[1].text(),
-        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-inv-1",
-        31,
-        "",
-    ));
+    trunk_cancelled(&mut h, &cancel, &invite);
+    h.pbx_sends(&pbx_ack(&sent[1], "inv-1", ""));
     assert_nothing_left(&mut h);
 }
 
@@ -833,11 +748,7 @@ fn late_offer_reliable_provisionals_carry_no_sdp_and_the_2xx_the_offer() {
     );
     // Not PRACKed yet, but it has no SDP: the 2xx (with the offer) need not wait.
     h.trunk_sends(&trunk_response(&invite.request(), 200, "", &provider_sdp()));
-    let ok = h
-        .take_to(PBX_FLOW)
-        .into_iter()
-        .find(|s| s.code() == Some(200))
-        .expect("200 to the PBX");
+    let ok = code_to(&h.take(), PBX_FLOW, 200);
     assert!(ok.body().contains(&format!("c=IN IP4 {LAN_MEDIA}")));
     // The provisional is no longer chased once the final went out.
     h.advance(Duration::from_secs(40));
@@ -867,19 +778,15 @@ fn an_offer_in_a_prack_is_refused_but_the_provisional_is_acknowledged() {
     let invite = start_outbound_reliable(&mut h, true);
     h.trunk_sends(&trunk_response(&invite.request(), 183, "", &provider_sdp()));
     let p = provisionals(&h.take(), PBX_FLOW).remove(0);
-    let prack = in_dialog_request(
-        "PRACK",
-        &format!(
-            "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-prack-sdp\r\nRAck: {} 31 INVITE",
-            rseq(&p)
-        ),
-        &p.text(),
-        false,
-        "",
+    let rack = format!("{} 31 INVITE", rseq(&p));
+    h.pbx_sends(&prack_with(
+        Side::Pbx,
+        &p,
+        "prack-sdp",
         32,
+        &rack,
         &pbx_sdp(2, "sendrecv"),
-    );
-    h.pbx_sends(&prack);
+    ));
     let sent = h.take();
     assert_eq!(sent.len(), 1, "nothing to the trunk: {sent:#?}");
     assert_eq!(sent[0].code(), Some(488));

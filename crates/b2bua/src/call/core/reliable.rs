@@ -14,11 +14,31 @@
 //!   the answer (our media address, as for any 18x); later provisionals carry no SDP, and
 //!   the 2xx repeats the answer byte for byte (see [`B2bua::caller_final_body`] for why);
 //!   a 2xx is held until that provisional is PRACKed;
-//! - the caller's INVITE had no offer: an SDP of the callee in an 18x would be an offer
-//!   in a reliable provisional, whose answer would come in the caller's PRACK; nothing
-//!   could take that answer (the callee got no 100rel from us without an offer, so its
-//!   18x SDP is only a preview), so the 18x goes out reliably without SDP: no early media
-//!   for such a call, and the offer comes in the 2xx as it does without 100rel.
+//! - the caller's INVITE had no offer (late offer): the callee's INVITE has none either,
+//!   but `Supported: 100rel`. A *reliable* 18x of the callee with SDP is its offer (RFC
+//!   3262 §5); it goes to the caller, rewritten, in our reliable provisional, and the
+//!   callee's PRACK is held: the caller must answer in its PRACK, whose SDP (rewritten)
+//!   rides on our PRACK to the callee. The media relay learns both parties from that
+//!   offer/answer pair, as from an INVITE and its 2xx. The hold is bounded by the
+//!   caller's PRACK deadline (64*T1, then 500 to the caller and CANCEL to the callee,
+//!   whose own 100rel timer runs just as long); a PRACK without a usable answer gets
+//!   488 and fails the call the same way. Later provisionals carry no SDP, and the 2xx
+//!   carries none either (the offer/answer is done; RFC 3261 §13.2.1). While the answer
+//!   is awaited an UPDATE with an offer is refused (RFC 3311 §5.2). If the callee
+//!   answers before our PRACK (against RFC 3262 §3) the 2xx is held like any other for
+//!   the caller's PRACK; if the offer had not even reached the caller (queued behind an
+//!   unacknowledged provisional) the exchange is dropped and the call goes on as a
+//!   plain late offer (offer in the 2xx, answer in the ACK). While the answer is
+//!   awaited, provisionals of another fork of the callee are dropped: leg B has one
+//!   early dialog, and the held PRACK belongs to the first fork's;
+//! - the caller's INVITE had no offer and the callee's 18x with SDP is *unreliable*: its
+//!   SDP is only a preview (an offer must come reliably), so the 18x goes to the caller
+//!   reliably without SDP: no early media, and the offer comes in the 2xx as it does
+//!   without 100rel.
+//!
+//! A caller that does not require 100rel is not involved: provisionals go to it as the
+//! callee sent them (with their SDP, rewritten), and without an offer of ours the callee
+//! is not offered 100rel.
 //!
 //! A caller with `Supported: 100rel` but no `Require` keeps getting unreliable
 //! provisionals: RFC 3262 §3 lets the UAS choose, and it saves the caller a PRACK round
@@ -44,6 +64,10 @@ const QUEUE_LIMIT: usize = 4;
 /// reject the original request with a 5xx").
 const NO_PRACK_STATUS: u16 = 500;
 
+/// What the caller gets when its PRACK does not answer the callee's late offer (no SDP,
+/// or SDP the media layer cannot take).
+const NOT_ANSWERED_STATUS: u16 = 488;
+
 /// Reliable-provisional state of one call's caller leg (we are its UAS).
 #[derive(Debug)]
 pub(crate) struct CallerReliability {
@@ -57,11 +81,29 @@ pub(crate) struct CallerReliability {
     pending: Option<Pending>,
     /// Provisionals built for the caller, waiting for `pending`'s PRACK (no RSeq yet).
     queue: VecDeque<Response>,
-    /// The SDP answer put in a reliable provisional (sent or queued): later provisionals
-    /// carry none, the 2xx repeats it.
+    /// The SDP put in a reliable provisional (sent or queued), an answer or a late
+    /// offer: later provisionals carry none; the 2xx repeats an answer (the last SDP the
+    /// caller got from us, after an early UPDATE).
     answer: Option<(Vec<u8>, String)>,
+    /// The late-offer exchange with the callee's offer, if one started.
+    late: Option<LateOffer>,
     /// The callee's 2xx, held until `pending` (which carries SDP) is PRACKed.
     held: Option<HeldAnswer>,
+}
+
+/// Where a late offer (the callee's, in its reliable provisional) stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LateOffer {
+    /// Relayed to the caller; our PRACK of the callee's provisional `rseq` (to its
+    /// INVITE with CSeq `invite_cseq`, from the fork with To tag `fork`) waits for the
+    /// caller's answer.
+    AwaitingAnswer {
+        rseq: u32,
+        invite_cseq: u32,
+        fork: Option<String>,
+    },
+    /// The caller answered in its PRACK, relayed in ours: both legs are negotiated.
+    Answered,
 }
 
 /// A reliable provisional awaiting its PRACK.
@@ -117,6 +159,24 @@ pub(super) fn timer_live(call: &Call, at: Instant) -> bool {
         && call.reliable.as_ref().is_some_and(|r| r.live(at))
 }
 
+/// Whether `call` has the callee's offer out to the caller, unanswered (an UPDATE with an
+/// offer on either leg must wait, RFC 3311 §5.2).
+pub(super) fn late_offer_open(call: &Call) -> bool {
+    call.reliable
+        .as_ref()
+        .is_some_and(|r| matches!(r.late, Some(LateOffer::AwaitingAnswer { .. })))
+}
+
+/// Whether a provisional with To tag `tag` comes from another fork than the one whose
+/// late offer awaits the caller's answer. Such a provisional is dropped: taking it would
+/// move leg B's early dialog (tag, target, route set) to that fork, where our held
+/// PRACK does not belong, and the fork cannot be PRACKed with an answer we do not have.
+pub(super) fn from_other_fork(call: &Call, tag: &Option<String>) -> bool {
+    call.reliable.as_ref().is_some_and(
+        |r| matches!(&r.late, Some(LateOffer::AwaitingAnswer { fork, .. }) if fork != tag),
+    )
+}
+
 /// The RAck of a PRACK: (RSeq, CSeq number, method), RFC 3262 §7.2.
 fn rack_of(request: &Request) -> Option<(u32, u32, String)> {
     let v = hdr::value_of(&request.headers, "RAck")?;
@@ -128,6 +188,13 @@ fn rack_of(request: &Request) -> Option<(u32, u32, String)> {
 }
 
 impl B2bua {
+    /// The reliable-provisional state of `handle`'s caller leg, if it has one.
+    fn reliability_mut(&mut self, handle: CallHandle) -> Option<&mut CallerReliability> {
+        self.calls
+            .get_mut(&handle)
+            .and_then(|c| c.reliable.as_deref_mut())
+    }
+
     /// The reliable-provisional state for a new call from `request` (CSeq `cseq`), if
     /// the caller requires 100rel.
     pub(super) fn caller_reliability(
@@ -145,6 +212,7 @@ impl B2bua {
             pending: None,
             queue: VecDeque::new(),
             answer: None,
+            late: None,
             held: None,
         }))
     }
@@ -169,10 +237,13 @@ impl B2bua {
             self.relay_to_caller(now, handle, code, response, body);
             return;
         };
-        // Only the answer to the caller's offer may ride on a reliable provisional, and
-        // only once (see the module docs for the late-offer case).
+        // Only the answer to the caller's offer, or the callee's late offer, may ride on a
+        // reliable provisional, and only once (see the module docs).
+        let late = matches!(rel.late, Some(LateOffer::AwaitingAnswer { .. }));
         let body = match body {
-            Some((b, ct)) if rel.offer && rel.answer.is_none() && ct == "application/sdp" => {
+            Some((b, ct))
+                if (rel.offer || late) && rel.answer.is_none() && ct == "application/sdp" =>
+            {
                 rel.answer = Some((b.clone(), ct.clone()));
                 Some((b, ct))
             }
@@ -192,11 +263,7 @@ impl B2bua {
             r.headers
                 .push(Header::Other("Require".into(), "100rel".into()));
         }
-        let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
-        else {
+        let Some(rel) = self.reliability_mut(handle) else {
             return;
         };
         if rel.pending.is_none() {
@@ -350,6 +417,71 @@ impl B2bua {
         true
     }
 
+    /// Whether the callee's reliable provisional `rseq` (to its INVITE with CSeq
+    /// `invite_cseq`), which carries SDP, is a late offer for the caller to answer: the
+    /// callee's INVITE had no offer, the caller requires 100rel and no offer went to it
+    /// yet. If so the exchange starts, and the caller's PRACK will send ours.
+    pub(super) fn takes_late_offer(
+        &mut self,
+        handle: CallHandle,
+        rseq: u32,
+        invite_cseq: u32,
+    ) -> bool {
+        let fork = self
+            .calls
+            .get(&handle)
+            .and_then(|c| c.leg(Leg::B).remote_tag.clone());
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return false;
+        };
+        if call
+            .outgoing
+            .as_ref()
+            .is_none_or(|o| !o.request.body.is_empty())
+        {
+            return false;
+        }
+        let Some(rel) = call.reliable.as_mut() else {
+            return false;
+        };
+        if rel.offer || rel.late.is_some() || rel.answer.is_some() {
+            return false;
+        }
+        rel.late = Some(LateOffer::AwaitingAnswer {
+            rseq,
+            invite_cseq,
+            fork,
+        });
+        true
+    }
+
+    /// The callee answered while its late offer had not reached the caller (queued
+    /// behind an unacknowledged provisional, and dropped with the queue now): the
+    /// exchange is abandoned and the call goes on as a plain late offer, the callee's
+    /// SDP in the 2xx and the caller's answer in the ACK.
+    pub(super) fn drop_unsent_late_offer(&mut self, handle: CallHandle) {
+        let Some(rel) = self.reliability_mut(handle) else {
+            return;
+        };
+        let sent = rel.pending.as_ref().is_some_and(|p| p.has_sdp);
+        if matches!(rel.late, Some(LateOffer::AwaitingAnswer { .. })) && !sent {
+            rel.late = None;
+            rel.answer = None;
+        }
+    }
+
+    /// An early UPDATE renegotiated the caller's session and `sdp` is the last SDP we
+    /// sent it: a 2xx that repeats our earlier answer repeats this one instead (an older
+    /// `o=` version would go back in time, RFC 3264 §8).
+    pub(super) fn caller_sdp_renegotiated(&mut self, handle: CallHandle, sdp: (Vec<u8>, String)) {
+        if let Some(rel) = self
+            .reliability_mut(handle)
+            .filter(|r| r.late.is_none() && r.answer.is_some())
+        {
+            rel.answer = Some(sdp);
+        }
+    }
+
     /// The body of the 2xx to the caller: the answer it already got in a reliable
     /// provisional, byte for byte (same `o=` version), whatever the callee's 2xx carried.
     ///
@@ -359,20 +491,21 @@ impl B2bua {
     /// 2xx (SIPp scenarios reading `[media_port]` from the 200, PBXs that ignore early
     /// SDP). A different SDP is never sent: offer/answer on the caller's leg is done, and
     /// the media relay already follows the callee's new address through the allocator.
+    ///
+    /// After a late offer in a reliable provisional there is none: the caller answered
+    /// in its PRACK, and an SDP in the 2xx could only be read as a new offer.
     pub(super) fn caller_final_body(
         &self,
         handle: CallHandle,
         body: Option<(Vec<u8>, String)>,
     ) -> Option<(Vec<u8>, String)> {
-        match self
-            .calls
-            .get(&handle)
-            .and_then(|c| c.reliable.as_ref())
-            .and_then(|r| r.answer.clone())
-        {
-            Some(answer) => Some(answer),
-            None => body,
+        let Some(rel) = self.calls.get(&handle).and_then(|c| c.reliable.as_ref()) else {
+            return body;
+        };
+        if rel.late.is_some() {
+            return None;
         }
+        rel.answer.clone().or(body)
     }
 
     /// The callee's 2xx arrived: holds it if the pending reliable provisional carries
@@ -387,11 +520,7 @@ impl B2bua {
         body: &Option<(Vec<u8>, String)>,
         deferred: Option<(Leg, u32)>,
     ) -> bool {
-        let Some(rel) = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
-        else {
+        let Some(rel) = self.reliability_mut(handle) else {
             return false;
         };
         rel.queue.clear();
@@ -415,7 +544,10 @@ impl B2bua {
 
     /// A PRACK from the caller (already matched to the dialog, source-checked and
     /// CSeq-checked): 200 if its RAck names the unacknowledged reliable provisional, 481
-    /// otherwise (RFC 3262 §4). Then the next queued provisional, or the held 2xx, goes.
+    /// otherwise (RFC 3262 §4). If that provisional carried the callee's late offer, the
+    /// PRACK must carry the answer: it goes on in our PRACK to the callee, or, missing or
+    /// unusable, the call fails with 488. Then the next queued provisional, or the held
+    /// 2xx, goes.
     pub(super) fn on_caller_prack(
         &mut self,
         now: Instant,
@@ -425,9 +557,7 @@ impl B2bua {
     ) {
         let rack = rack_of(request);
         let matched = self
-            .calls
-            .get_mut(&handle)
-            .and_then(|c| c.reliable.as_mut())
+            .reliability_mut(handle)
             .filter(|r| {
                 r.pending.as_ref().is_some_and(|p| {
                     rack.as_ref().is_some_and(|(rseq, cseq, method)| {
@@ -438,19 +568,64 @@ impl B2bua {
                 })
             })
             .map(|r| (r.pending.take(), r.held.take(), r.queue.pop_front()));
-        let Some((_, held, next)) = matched else {
+        let Some((pending, held, next)) = matched else {
             self.respond(now, id, request, 481, None, &[]);
             return;
         };
-        // An offer in a PRACK would need our answer in its 2xx; the caller's session is
-        // already negotiated, so refuse it (the provisional stays acknowledged).
-        let code = if request.body.is_empty() { 200 } else { 488 };
-        self.respond(now, id, request, code, None, &[]);
-        self.txs.insert(id, TxCtx::Done);
+        let late = self
+            .calls
+            .get(&handle)
+            .and_then(|c| c.reliable.as_ref())
+            .and_then(|r| r.late.clone())
+            .filter(|_| pending.as_ref().is_some_and(|p| p.has_sdp));
+        if let Some(LateOffer::AwaitingAnswer {
+            rseq, invite_cseq, ..
+        }) = late
+        {
+            let answer = if hdr::body_is_sdp(&request.headers) {
+                self.relay_body(handle, &request.headers, &request.body, Leg::A, Leg::B)
+                    .ok()
+                    .flatten()
+            } else {
+                None
+            };
+            let code = if answer.is_some() { 200 } else { 488 };
+            self.respond(now, id, request, code, None, &[]);
+            self.txs.insert(id, TxCtx::Done);
+            let Some(answer) = answer else {
+                self.late_answer_missing(now, handle, held);
+                return;
+            };
+            if let Some(rel) = self.reliability_mut(handle) {
+                rel.late = Some(LateOffer::Answered);
+            }
+            self.send_prack(now, handle, rseq, invite_cseq, Some(answer));
+        } else {
+            // An offer in a PRACK would need our answer in its 2xx; the caller's session
+            // is already negotiated, so refuse it (the provisional stays acknowledged).
+            let code = if request.body.is_empty() { 200 } else { 488 };
+            self.respond(now, id, request, code, None, &[]);
+            self.txs.insert(id, TxCtx::Done);
+        }
         if let Some(h) = held {
             self.answer_caller(now, handle, h.code, &h.response, h.body, h.deferred);
         } else if let Some(r) = next {
             self.send_reliable(now, handle, r);
+        }
+    }
+
+    /// The caller's PRACK of the callee's late offer had no usable answer: the call fails
+    /// with 488 (the callee's INVITE cancelled, or hung up if `held` says it answered).
+    fn late_answer_missing(&mut self, now: Instant, handle: CallHandle, held: Option<HeldAnswer>) {
+        let Some(rel) = self.reliability_mut(handle) else {
+            return;
+        };
+        rel.queue.clear();
+        if held.is_some() {
+            rel.held = held;
+            self.fail_held_answer(now, handle, NOT_ANSWERED_STATUS);
+        } else {
+            self.cancel_call(now, handle, NOT_ANSWERED_STATUS);
         }
     }
 }
