@@ -117,16 +117,22 @@ struct Sockets {
     /// Media sockets (live + parked) above which nothing is parked and parked sockets make
     /// room for live ones.
     media_budget: usize,
+    /// Sockets closed here whose aborted task may still hold them: the descriptor stays
+    /// open (and the port bound) until the runtime drops that task. A session given the
+    /// port in the meantime takes the socket over instead of failing to bind it
+    /// (`EADDRINUSE`: with one runtime thread, the task cannot end while `create_session`
+    /// waits on that same thread).
+    closing: HashMap<LocalPort, Weak<MediaSocket>>,
 }
 
 impl Sockets {
     fn park(&mut self, now: Instant, port: LocalPort) {
         if self.parked_count >= self.park_cap || self.by_port.len() > self.media_budget {
             if let Some(e) = self.by_port.remove(&port) {
-                e.task.abort();
                 if e.parked.is_some() {
                     self.parked_count -= 1;
                 }
+                self.close(port, e);
             }
             return;
         }
@@ -166,11 +172,22 @@ impl Sockets {
                 .is_some_and(|e| e.parked == Some(at))
                 && let Some(e) = self.by_port.remove(&port)
             {
-                e.task.abort();
                 self.parked_count -= 1;
+                self.close(port, e);
                 n -= 1;
             }
         }
+    }
+
+    /// Stops a socket's task; the socket closes once the runtime has dropped the task.
+    fn close(&mut self, port: LocalPort, e: SocketEntry) {
+        e.task.abort();
+        self.closing.insert(port, Arc::downgrade(&e.sock));
+    }
+
+    /// A socket of `port` that is still closing, to take over; `None` once it closed.
+    fn reopen(&mut self, port: LocalPort) -> Option<Arc<MediaSocket>> {
+        self.closing.remove(&port)?.upgrade()
     }
 
     /// Closes the sockets parked for longer than `idle`.
@@ -186,10 +203,12 @@ impl Sockets {
                 .is_some_and(|e| e.parked == Some(at))
                 && let Some(e) = self.by_port.remove(&port)
             {
-                e.task.abort();
                 self.parked_count -= 1;
+                self.close(port, e);
             }
         }
+        // Sockets whose task has ended are closed: nothing left to take over.
+        self.closing.retain(|_, s| s.strong_count() > 0);
     }
 }
 
@@ -244,6 +263,7 @@ impl RtpRelay {
                 parked_count: 0,
                 park_cap: nofile / PARK_DIVISOR,
                 media_budget: nofile - nofile / MEDIA_RESERVE_DIVISOR,
+                closing: HashMap::new(),
             }),
             park_idle: Mutex::new(PARK_IDLE),
             next_shard: Mutex::new(0),
@@ -283,6 +303,7 @@ impl RtpRelay {
         // Sockets parked on these ports by earlier calls are taken over; the rest are
         // bound here, outside the lock.
         let mut missing = Vec::new();
+        let mut reopened = Vec::new();
         {
             let mut sockets = lock(&self.inner.sockets);
             for pair in info.local {
@@ -291,18 +312,22 @@ impl RtpRelay {
                         interface: pair.interface,
                         port,
                     };
-                    if !sockets.unpark(local) {
-                        missing.push((local, SocketAddr::new(pair.address, port)));
+                    if sockets.unpark(local) {
+                        continue;
+                    }
+                    match sockets.reopen(local) {
+                        Some(sock) => reopened.push((local, sock)),
+                        None => missing.push((local, SocketAddr::new(pair.address, port))),
                     }
                 }
             }
             let over = (sockets.by_port.len() + missing.len()).saturating_sub(sockets.media_budget);
             sockets.evict(over);
         }
-        let mut bound = Vec::with_capacity(missing.len());
+        let mut bound = reopened;
         for (local, addr) in missing {
-            match bind(addr) {
-                Ok(s) => bound.push((local, s)),
+            match MediaSocket::bind(addr) {
+                Ok(s) => bound.push((local, Arc::new(s))),
                 Err(source) => {
                     let now = Instant::now();
                     let _ = lock(&self.inner.shards[shard]).remove_session(now, info.id);
@@ -316,7 +341,6 @@ impl RtpRelay {
         }
         let mut sockets = lock(&self.inner.sockets);
         for (local, sock) in bound {
-            let sock = Arc::new(sock);
             let task = tokio::spawn(packet_task(self.inner.clone(), local, sock.clone()));
             let entry = SocketEntry {
                 sock,
@@ -602,22 +626,6 @@ fn send_forwards(
                 .fetch_add((j - i) as u64, Ordering::Relaxed);
         }
         i = j;
-    }
-}
-
-/// Binds a media socket. A port whose parked socket was just closed (see
-/// `Sockets::close_idle`) may still be held by its aborted task for a moment, until the
-/// runtime drops it on another worker: `EADDRINUSE` is retried a few times first.
-fn bind(addr: SocketAddr) -> std::io::Result<MediaSocket> {
-    let mut tries = 0;
-    loop {
-        match MediaSocket::bind(addr) {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 5 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            other => return other,
-        }
     }
 }
 

@@ -274,6 +274,50 @@ async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
     assert_eq!(stats.legs[0].rtp.forwarded_packets, 1);
 }
 
+/// A socket closed by the relay stays bound until the runtime drops its aborted task; a
+/// session given its port before that takes the socket over. On a one-thread runtime the
+/// task cannot end while the session is being created, so binding anew would fail with
+/// `EADDRINUSE` (seen as 488s in the CPS bench with the relay on one core).
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_takes_over_a_socket_that_is_still_closing() {
+    let (relay, _events) = relay_with(MediaConfig {
+        quarantine: Duration::ZERO,
+        ..loopback_config(47000)
+    });
+    relay.set_park_limits(0, 1000);
+    let caller = UdpSocket::bind("127.0.0.10:0").await.unwrap();
+    let callee = UdpSocket::bind("127.0.0.20:0").await.unwrap();
+    let spec = |iface: u8, s: &UdpSocket| strict_leg_to(iface, s.local_addr().unwrap());
+    let shards = drawbridge_transport::rtp::SHARDS;
+    let mut first = std::collections::BTreeSet::new();
+    for tag in 0..shards {
+        let (s, info) = relay
+            .create_session(tag as u64, spec(0, &caller), spec(1, &callee))
+            .unwrap();
+        first.insert(local(&info, 0));
+        relay.remove_session(s).unwrap();
+    }
+    assert_eq!(relay.parked_sockets(), 0, "nothing parked: the cap is 0");
+    // No await since: every closed socket's task is still waiting to be dropped.
+    let mut live = Vec::new();
+    for tag in 0..shards {
+        let (s, info) = relay
+            .create_session(100 + tag as u64, spec(0, &caller), spec(1, &callee))
+            .expect("the closing sockets are taken over, not bound again");
+        live.push((s, info));
+    }
+    let again: std::collections::BTreeSet<_> = live.iter().map(|(_, i)| local(i, 0)).collect();
+    assert_eq!(again, first, "the same ports, at once");
+    let (_, info) = live[0];
+    caller.send_to(&rtp(7), local(&info, 0)).await.unwrap();
+    let (got, from) = recv(&callee)
+        .await
+        .expect("relayed on the taken-over socket");
+    assert_eq!((got, from), (rtp(7), local(&info, 1)));
+    callee.send_to(&rtp(8), local(&info, 1)).await.unwrap();
+    assert_eq!(recv(&caller).await.expect("and back").0, rtp(8));
+}
+
 /// A parked socket nobody takes over is closed after the idle time: its port is free for
 /// anyone to bind again.
 #[tokio::test]
