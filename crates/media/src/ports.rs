@@ -165,8 +165,8 @@ impl PortPool {
         Ok(())
     }
 
-    /// Hands back a pair that never carried media (e.g. the second leg's allocation
-    /// failed): reusable at once.
+    /// Hands back a pair that never carried media (the second leg's allocation failed, or
+    /// its call ended before any packet arrived): reusable at once, and taken first.
     pub fn release_unused(&mut self, pair: PortPair) -> Result<(), PoolError> {
         let idx = self.take(pair)?;
         self.fresh.push(idx);

@@ -89,6 +89,11 @@ impl Stream {
         }
     }
 
+    /// Whether any packet arrived on this stream's port for the session, accepted or not.
+    fn saw_packets(&self) -> bool {
+        self.counters.received_packets > 0 || self.counters.dropped.total() > 0
+    }
+
     fn drop(&mut self, reason: DropReason) -> Decision {
         self.counters.dropped.add(reason);
         Decision::Drop(reason)
@@ -351,7 +356,10 @@ impl MediaTable {
     }
 
     /// Removes a session: its ports stop relaying at once and return to the pool after
-    /// the quarantine. Returns the final counters.
+    /// the quarantine, or at once for a leg on which no packet ever arrived (a call that
+    /// ended before its media started, or that never had any): the quarantine keeps late
+    /// packets of a stream away from the port's next call, and a leg that saw none has no
+    /// stream to have late packets of. Returns the final counters.
     pub fn remove_session(
         &mut self,
         now: Instant,
@@ -370,13 +378,15 @@ impl MediaTable {
             let iface = self.iface_mut(local.interface);
             iface.set(local.rtp_port, EMPTY);
             iface.set(local.rtcp_port, EMPTY);
+            let pair = PortPair {
+                rtp: local.rtp_port,
+            };
             // Cannot fail: the pair was allocated for this session and freed only here.
-            let _ = iface.pool.release(
-                now,
-                PortPair {
-                    rtp: local.rtp_port,
-                },
-            );
+            let _ = if leg.streams.iter().any(Stream::saw_packets) {
+                iface.pool.release(now, pair)
+            } else {
+                iface.pool.release_unused(pair)
+            };
         }
         // Drop stale timer entries once they dominate, so churn cannot grow the heap.
         if self.timers.len() > 64 + 4 * self.counters.sessions {

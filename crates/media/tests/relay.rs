@@ -561,6 +561,14 @@ fn port_pool_never_double_allocates_exhausts_and_quarantines() {
     let pool = h.table.port_pool(PUBLIC).unwrap();
     assert_eq!(pool.in_use(), 20);
     let last = calls.pop().unwrap();
+    // The call carried media (one packet per leg is enough): its pairs wait out the
+    // quarantine.
+    for (leg, from) in [(Leg::A, trunk()), (Leg::B, sa(ip(198, 18, 7, 7), 40000))] {
+        assert!(matches!(
+            h.send(rtp_port(&last, leg), from, &rtp(1, 1)),
+            Decision::Forward { .. }
+        ));
+    }
     h.table.remove_session(h.now, last.id).unwrap();
     // Late packets of the ended call are dropped as strays (unknown port).
     assert_eq!(
@@ -606,6 +614,44 @@ fn port_pool_never_double_allocates_exhausts_and_quarantines() {
         assert_eq!((p.in_use(), p.free_pairs()), (0, p.capacity()));
     }
     assert_eq!(h.table.counters().sessions, 0);
+}
+
+/// The quarantine is for late packets of a stream: a call that ended before any packet
+/// arrived (or a leg that never got one) gives its pair back at once, and the next call
+/// gets that pair first; a leg that saw a packet, even a dropped one, waits it out.
+#[test]
+fn a_leg_that_saw_no_packet_skips_the_quarantine() {
+    let mut h = Harness::new();
+    let quiet = h.call();
+    h.table.remove_session(h.now, quiet.id).unwrap();
+    let next = h.call();
+    assert_eq!(
+        (next.local[0].rtp_port, next.local[1].rtp_port),
+        (quiet.local[0].rtp_port, quiet.local[1].rtp_port),
+        "no packet: both pairs are reused at once"
+    );
+    // A stranger's packet on leg A's RTCP port is dropped, but it is traffic on the port.
+    let stranger = sa(ip(203, 0, 113, 9), 5000);
+    assert!(matches!(
+        h.send(rtcp_port(&next, Leg::A), stranger, &rtcp_rr(1)),
+        Decision::Drop(DropReason::WrongSource)
+    ));
+    h.table.remove_session(h.now, next.id).unwrap();
+    let third = h.call();
+    assert_ne!(
+        third.local[0].rtp_port, next.local[0].rtp_port,
+        "leg A saw a packet: its pair is in quarantine"
+    );
+    assert_eq!(
+        third.local[1].rtp_port, next.local[1].rtp_port,
+        "leg B saw none: its pair comes back at once"
+    );
+    h.advance(Duration::from_secs(30));
+    h.table.remove_session(h.now, third.id).unwrap();
+    for iface in [PUBLIC, LAN] {
+        let p = h.table.port_pool(iface).unwrap();
+        assert_eq!((p.in_use(), p.free_pairs()), (0, p.capacity()));
+    }
 }
 
 #[test]

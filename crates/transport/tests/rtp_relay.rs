@@ -234,7 +234,7 @@ async fn a_new_session_takes_over_the_parked_sockets_of_an_ended_one() {
         "the four sockets of each session wait for reuse"
     );
 
-    // During the quarantine the parked socket swallows late packets: nothing relays.
+    // While parked, the socket swallows late packets: nothing relays.
     caller.send_to(&rtp(1), a1).await.unwrap();
     assert!(
         recv(&callee).await.is_none(),
