@@ -64,21 +64,57 @@ impl Message for SipMessage {
 
 /// The header's name as rsip writes it (`Via`, `Call-ID`, or an extension's own spelling).
 pub fn header_name(h: &Header) -> String {
+    with_name(h, str::to_owned)
+}
+
+/// Runs `f` on the header's name without allocating: rsip only writes a typed header's
+/// name as the start of its `Display`, so the output is taken up to the first `:` into a
+/// small buffer and the formatting stopped there.
+fn with_name<R>(h: &Header, f: impl FnOnce(&str) -> R) -> R {
     match h {
-        Header::Other(name, _) => name.clone(),
+        Header::Other(name, _) => f(name),
         other => {
-            let s = other.to_string();
-            s.split_once(':')
-                .map_or(s.as_str(), |(n, _)| n)
-                .trim()
-                .to_owned()
+            let mut sink = NameSink::default();
+            let _ = std::fmt::write(&mut sink, format_args!("{other}"));
+            f(sink.name().trim())
         }
+    }
+}
+
+/// Collects what is written up to the first `:`, then refuses more (which ends the
+/// formatting early). rsip's own header names are all far shorter than the buffer.
+#[derive(Default)]
+struct NameSink {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl NameSink {
+    fn name(&self) -> &str {
+        // Only whole `&str` pieces up to a `:` (ASCII) are copied in, so this is UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for NameSink {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let (piece, done) = match s.find(':') {
+            Some(i) => (&s[..i], true),
+            None => (s, false),
+        };
+        let end = self.len + piece.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(piece.as_bytes());
+        self.len = end;
+        if done { Err(std::fmt::Error) } else { Ok(()) }
     }
 }
 
 fn is_named(h: &Header, name: &str) -> bool {
     let canonical = crate::expand_compact_name(name).unwrap_or(name);
-    header_name(h).eq_ignore_ascii_case(canonical)
+    with_name(h, |n| n.eq_ignore_ascii_case(canonical))
 }
 
 fn with_vec<M: HasHeaders + ?Sized, R>(msg: &mut M, f: impl FnOnce(&mut Vec<Header>) -> R) -> R {
@@ -193,4 +229,35 @@ pub fn to_bytes<M: Message + ?Sized>(msg: &M) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The name read without allocating is what rsip writes before the `:`, for every kind
+    /// of header a message can hold (typed, untyped, extension, long values).
+    #[test]
+    fn header_names_match_what_rsip_writes() {
+        let long = "x".repeat(300);
+        let headers = [
+            Header::Via("SIP/2.0/UDP 198.18.0.1:5060;branch=z9hG4bK1".into()),
+            Header::CallId("a@b".into()),
+            Header::CSeq("1 INVITE".into()),
+            Header::ContentLength("0".into()),
+            Header::WwwAuthenticate("Digest realm=\"x\", nonce=\"y\"".into()),
+            Header::UserAgent(long.clone().into()),
+            Header::Other("X-Very-Long-Extension-Header-Name-Over-32".into(), long),
+            Header::Other("P-Asserted-Identity".into(), "<sip:1@a>".into()),
+        ];
+        for h in &headers {
+            let text = h.to_string();
+            let expected = text.split_once(':').map(|(n, _)| n.trim()).unwrap();
+            assert_eq!(header_name(h), expected);
+            assert!(is_named(h, expected));
+            assert!(is_named(h, &expected.to_ascii_uppercase()));
+            assert!(!is_named(h, "Contact"));
+        }
+        assert!(is_named(&headers[0], "v"), "compact form");
+    }
 }

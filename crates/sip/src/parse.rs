@@ -438,11 +438,29 @@ fn uri_problem(uri: &rsip::Uri) -> Option<UriProblem> {
         _ => return Some(UriProblem::Scheme),
     }
     if let rsip::Host::Domain(d) = &uri.host_with_port.host
-        && d.to_string().contains('@')
+        && displays_char(d, '@')
     {
         return Some(UriProblem::Misread);
     }
     None
+}
+
+/// Whether `value`'s `Display` output contains `c`, without building the string.
+fn displays_char(value: &impl std::fmt::Display, c: char) -> bool {
+    struct Find(char, bool);
+    impl std::fmt::Write for Find {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            if s.contains(self.0) {
+                self.1 = true;
+                // Found: stop the formatting.
+                return Err(std::fmt::Error);
+            }
+            Ok(())
+        }
+    }
+    let mut find = Find(c, false);
+    let _ = std::fmt::write(&mut find, format_args!("{value}"));
+    find.1
 }
 
 /// Whether a URI is `sip:`, `sips:` or `tel:`, the schemes our rsip parses (any other
