@@ -516,7 +516,7 @@ impl Signalling {
     /// Sends everything the B2BUA queued, in order.
     async fn flush(&mut self) {
         while let Some(t) = self.b2bua.poll_transmit() {
-            let bytes = t.bytes.to_vec();
+            let bytes = &t.bytes[..];
             let id = t.flow.id.0;
             let (transports, trunk) = if id & LAN != 0 {
                 (&self.shared.lan, 0)

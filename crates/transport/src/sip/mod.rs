@@ -34,6 +34,7 @@ mod outbound;
 mod stream;
 mod tls;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -313,13 +314,19 @@ impl SipTransports {
     }
 
     /// Sends one message on a flow: queued to the connection's writer (never waits for
-    /// the peer), or sent as a datagram.
-    pub async fn send(&self, flow: FlowId, bytes: Vec<u8>) -> Result<(), SendError> {
+    /// the peer), or sent as a datagram. A borrowed message is copied only when a
+    /// connection's writer must queue it; a datagram goes out from the caller's buffer.
+    pub async fn send<'a>(
+        &self,
+        flow: FlowId,
+        bytes: impl Into<Cow<'a, [u8]>>,
+    ) -> Result<(), SendError> {
+        let bytes = bytes.into();
         let route = lock(&self.inner.flows).route(flow, Instant::now());
         let counters = &self.inner.counters;
         let result = match route {
             None => Err(SendError::Closed(flow)),
-            Some((Route::Stream(tx), _)) => tx.try_send(bytes).map_err(|e| match e {
+            Some((Route::Stream(tx), _)) => tx.try_send(bytes.into_owned()).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SendError::QueueFull(flow),
                 mpsc::error::TrySendError::Closed(_) => SendError::Closed(flow),
             }),
@@ -340,11 +347,11 @@ impl SipTransports {
     /// Sends a datagram to any destination from a UDP listener socket (the first of the
     /// destination's address family) and returns the flow it now belongs to, so that
     /// answers from `dst` arrive on the same id.
-    pub async fn send_to(
+    pub async fn send_to<'a>(
         &self,
         trunk: usize,
         dst: SocketAddr,
-        bytes: Vec<u8>,
+        bytes: impl Into<Cow<'a, [u8]>>,
     ) -> Result<FlowId, SendError> {
         let flow = self.inner.udp_flow_to(trunk, dst)?;
         self.send(flow, bytes).await?;
