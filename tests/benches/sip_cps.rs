@@ -733,7 +733,7 @@ fn main() {
         println!("PIN=1: system under test alone on CPU 1, every SIPp process on CPU 0");
     }
     println!(
-        "open-file hard limit {nofile} (drawbridge raises its soft limit to it): drawbridge holds 4 media sockets per concurrent call, and parks up to a quarter of the limit between calls"
+        "open-file hard limit {nofile} (drawbridge raises its soft limit to it): drawbridge holds 4 media sockets per concurrent call, and parks up to half of the limit between calls"
     );
     println!(
         "SIPp uac (x{}) -> system -> SIPp uas, built-in uac (INVITE/200/ACK, hold, BYE/200), {secs} s per rate; logs in {}",
