@@ -6,19 +6,18 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use drawbridge_sip::sdp::{LegOrigin, Rewrite, SessionDescription};
+use drawbridge_sip::sdp::LegOrigin;
 use drawbridge_sip::{ParseError, parse_built, parse_message, response_to};
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Method, Request, Response, SipMessage};
 
 use super::digest;
-use super::headers::{
-    self as hdr, RELAYED_BODY_TYPES, RELAYED_METHODS, crossing_headers, reason_phrase,
-};
+use super::headers::{self as hdr, RELAYED_METHODS, crossing_headers, reason_phrase};
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{AwaitAck, Call, CallState, Dialog, Leg, OutgoingInvite};
 mod audit;
+mod body;
 mod cancel;
 mod flows;
 mod relays;
@@ -728,68 +727,6 @@ impl B2bua {
             .and_then(|b| self.pins.get(b))
             .filter(|p| p.tx == id)
             .copied()
-    }
-
-    /// The SDP in `body` (from `from`) rewritten for leg `to` of `call`.
-    fn rewrite_sdp(
-        &mut self,
-        handle: CallHandle,
-        body: &[u8],
-        from: Leg,
-        to: Leg,
-    ) -> Result<Vec<u8>, u16> {
-        let sdp = SessionDescription::parse(body).map_err(|_| 488u16)?;
-        let (from_side, to_side, source) = {
-            let call = self.calls.get(&handle).ok_or(500u16)?;
-            let f = call.leg(from);
-            (f.side, call.leg(to).side, f.flow.remote)
-        };
-        let anchor = self
-            .media
-            .relay(handle, from_side, to_side, &sdp.media_info(), source)
-            .map_err(|_| 488u16)?;
-        let call = self.calls.get_mut(&handle).ok_or(500u16)?;
-        let origin = &mut call.leg_mut(to).sdp;
-        let version = origin.version_for(&sdp.origin);
-        let out = sdp
-            .rewrite(&Rewrite {
-                address: anchor.address,
-                ports: &anchor.ports,
-                username: "-",
-                sess_id: origin.sess_id,
-                sess_version: version,
-            })
-            .map_err(|_| 488u16)?;
-        Ok(out.to_bytes())
-    }
-
-    /// The body to relay from leg `from` to `to`: SDP rewritten, DTMF bodies as they are.
-    fn relay_body(
-        &mut self,
-        handle: CallHandle,
-        headers: &rsip::Headers,
-        body: &[u8],
-        from: Leg,
-        to: Leg,
-    ) -> Result<Option<(Vec<u8>, String)>, u16> {
-        if body.is_empty() {
-            return Ok(None);
-        }
-        if hdr::body_is_sdp(headers) {
-            return self
-                .rewrite_sdp(handle, body, from, to)
-                .map(|b| Some((b, "application/sdp".to_owned())));
-        }
-        match hdr::value_of(headers, "Content-Type") {
-            Some(ct)
-                if RELAYED_BODY_TYPES
-                    .iter()
-                    .any(|t| ct.trim().eq_ignore_ascii_case(t)) =>
-            {
-                Ok(Some((body.to_vec(), ct.trim().to_owned())))
-            }
-            _ => Err(415),
-        }
     }
 
     /// Gives back what a call held outside the core: its media and its admission.
