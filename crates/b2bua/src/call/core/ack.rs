@@ -4,9 +4,10 @@
 //! on both legs (RFC 3261 §13.3.1.4). An ACK that carries the answer to a late offer is
 //! relayed as the ACK of the other leg's 2xx.
 //!
-//! Separate because the transaction layer ends an INVITE server transaction at its 2xx:
-//! retransmitting that 2xx and matching its ACK is the dialog's job, done here for both
-//! the initial INVITE and re-INVITEs.
+//! Separate because the transaction layer does not retransmit a 2xx to an INVITE (its
+//! server transaction only passes 2xx retransmissions and ACKs through in Accepted, RFC
+//! 6026): retransmitting that 2xx and matching its ACK is the dialog's job, done here
+//! for both the initial INVITE and re-INVITEs.
 
 use std::cmp::Reverse;
 use std::time::Instant;

@@ -15,7 +15,7 @@ use crate::call::state::Leg;
 
 impl B2bua {
     /// The SDP in `body` (from `from`) rewritten for leg `to` of `call`.
-    pub(super) fn rewrite_sdp(
+    fn rewrite_sdp(
         &mut self,
         handle: CallHandle,
         body: &[u8],

@@ -98,7 +98,7 @@ impl B2bua {
         }
     }
 
-    pub(super) fn relay_request(
+    fn relay_request(
         &mut self,
         now: Instant,
         server: TransactionId,

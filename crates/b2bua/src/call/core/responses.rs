@@ -289,7 +289,7 @@ impl B2bua {
     /// A 2xx nobody wants (the call is gone, a second fork, or cancelled too late): ACK
     /// it and hang up, built from the response alone (RFC 3261 §15: a UAC must not leave
     /// an answered dialog open).
-    pub(super) fn kill_2xx(&mut self, now: Instant, id: TransactionId, response: &Response) {
+    fn kill_2xx(&mut self, now: Instant, id: TransactionId, response: &Response) {
         let Some(pin) = self.pin(id) else {
             return;
         };
