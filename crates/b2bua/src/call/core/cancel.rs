@@ -1,4 +1,11 @@
-//! Giving up on a cancelled INVITE whose callee never sends a final response.
+//! Cancelling a call that is not answered yet, and giving up on a cancelled INVITE whose
+//! callee never sends a final response.
+//!
+//! The caller's CANCEL, the ring timeout and a hang-up of a ringing call all end the same
+//! way ([`B2bua::cancel_call`]): a final response to the caller and a CANCEL of the
+//! callee's INVITE, at once or after its first provisional (RFC 3261 §9.1). They are
+//! kept apart from the new-call and response paths because a cancelled call lives on in
+//! `Cancelling` until the callee's INVITE ends, which the give-up below bounds.
 //!
 //! After a CANCEL, the callee's INVITE transaction waits for its 487 (or a 2xx that
 //! raced the CANCEL). A callee that answered the INVITE with a provisional but ignores the
@@ -11,11 +18,89 @@
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use super::{B2bua, CallTimer};
-use crate::CallHandle;
-use crate::call::state::CallState;
+use rsip::{Method, Request};
+
+use super::{B2bua, B2buaEvent, CallTimer, TxCtx};
+use crate::call::side::same_source;
+use crate::call::state::{CallState, Leg};
+use crate::{CallHandle, Flow, Side, TransactionId};
 
 impl B2bua {
+    pub(super) fn on_cancel(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: &Request,
+        flow: Flow,
+        side: Side,
+        cancels: Option<TransactionId>,
+    ) {
+        let handle = match cancels.and_then(|t| self.txs.get(&t)) {
+            Some(TxCtx::InviteIn(h)) => Some(*h),
+            _ => None,
+        };
+        let Some(handle) = handle.filter(|h| self.calls.contains_key(h)) else {
+            self.respond(now, id, request, 481, None, &[]);
+            return;
+        };
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let a = call.leg(Leg::A);
+        let state = call.state;
+        if !same_source(side, &flow, a.side, &a.flow) {
+            self.forged(side, flow, Some(Method::Cancel));
+            self.respond(now, id, request, 481, None, &[]);
+            return;
+        }
+        self.respond(now, id, request, 200, None, &[]);
+        self.txs.insert(id, TxCtx::Done);
+        if matches!(state, CallState::Calling | CallState::Early) {
+            self.cancel_call(now, handle, 487);
+        }
+    }
+
+    /// Final `code` to the caller, CANCEL towards the callee (now, or after its first
+    /// provisional); the call ends when the callee's INVITE does.
+    pub(super) fn cancel_call(&mut self, now: Instant, handle: CallHandle, code: u16) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        call.state = CallState::Cancelling;
+        call.ring_deadline = None;
+        let a_tag = call.leg(Leg::A).local_tag.clone();
+        let incoming = call.incoming.take();
+        let mut cancel = None;
+        if let Some(o) = call.outgoing.as_mut() {
+            if o.provisional {
+                cancel = Some(crate::cancel_for(&o.request));
+            } else {
+                o.cancel_pending = true;
+            }
+        }
+        let b = call.leg(Leg::B);
+        let (b_side, b_flow) = (b.side, b.flow);
+        for d in &call.legs {
+            self.dialogs
+                .remove(&(d.call_id.clone(), d.local_tag.clone()));
+        }
+        if let Some((tx, req)) = incoming {
+            self.respond(now, tx, &req, code, Some(&a_tag), &[]);
+        }
+        if let Some(c) = cancel {
+            self.send_cancel(now, c, b_side, b_flow);
+            self.arm_cancel_give_up(now, handle);
+        }
+        self.events.push_back(B2buaEvent::CallEnded {
+            call: handle,
+            status: code,
+        });
+    }
+
+    pub(super) fn ring_timeout(&mut self, now: Instant, handle: CallHandle) {
+        self.cancel_call(now, handle, 480);
+    }
+
     /// A CANCEL for `handle`'s INVITE on leg B went out at `now`: give the callee
     /// 64*T1 for the final response.
     pub(super) fn arm_cancel_give_up(&mut self, now: Instant, handle: CallHandle) {
