@@ -731,6 +731,10 @@ impl Shared {
             "# TYPE drawbridge_media_parked_sockets gauge\ndrawbridge_media_parked_sockets {}\n",
             relay.parked_sockets()
         ));
+        out.push_str(&format!(
+            "# TYPE drawbridge_media_descriptors gauge\ndrawbridge_media_descriptors {}\n",
+            relay.media_descriptors()
+        ));
         let (sessions, timeouts, unknown) = relay.counters().iter().fold((0, 0, 0), |acc, c| {
             (
                 acc.0 + c.sessions,

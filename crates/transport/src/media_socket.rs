@@ -12,6 +12,8 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 use tokio::io::Interest;
@@ -65,11 +67,20 @@ pub(crate) struct MediaSocket {
     state: UdpSocketState,
     /// Whether the socket is IPv6 (dual-stack): IPv4 destinations must then be mapped.
     v6: bool,
+    /// The relay's count of media descriptors still open, decremented when this socket
+    /// closes (which may be after the relay let go of it: see `Sockets::close`).
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for MediaSocket {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl MediaSocket {
-    /// Binds `addr` and registers the socket with tokio.
-    pub(crate) fn bind(addr: SocketAddr) -> io::Result<Self> {
+    /// Binds `addr` and registers the socket with tokio; `open` counts it until it closes.
+    pub(crate) fn bind(addr: SocketAddr, open: &Arc<AtomicUsize>) -> io::Result<Self> {
         let sock = std::net::UdpSocket::bind(addr)?;
         // quinn-udp makes the socket non-blocking itself.
         let state = UdpSocketState::new((&sock).into())?;
@@ -81,7 +92,13 @@ impl MediaSocket {
         // The address is bound as given (a media port is never 0), so no getsockname.
         let v6 = addr.is_ipv6();
         let io = UdpSocket::from_std(sock)?;
-        Ok(Self { io, state, v6 })
+        open.fetch_add(1, Ordering::Relaxed);
+        Ok(Self {
+            io,
+            state,
+            v6,
+            open: Arc::clone(open),
+        })
     }
 
     /// Waits until the socket may be readable.

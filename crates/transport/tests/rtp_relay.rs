@@ -318,6 +318,35 @@ async fn a_session_takes_over_a_socket_that_is_still_closing() {
     assert_eq!(recv(&caller).await.expect("and back").0, rtp(8));
 }
 
+/// Sockets the relay closed count against the budget until they are really closed: while
+/// the runtime has not dropped their tasks (one thread, busy), an ended session is not
+/// parked, so parking cannot run the process out of descriptors.
+#[tokio::test(flavor = "current_thread")]
+async fn sockets_still_closing_count_against_the_budget() {
+    let (relay, _events) = loopback_relay(48000);
+    relay.set_park_limits(100, 8);
+    let (a, _) = strict_session(&relay, 1, 4000);
+    let (b, _) = strict_session(&relay, 2, 4004);
+    relay.remove_session(a).unwrap();
+    let (c, _) = strict_session(&relay, 3, 4008);
+    // No await since: a's four parked sockets were evicted but are still open.
+    assert_eq!(relay.media_descriptors(), 12);
+    relay.remove_session(b).unwrap();
+    assert_eq!(
+        relay.parked_sockets(),
+        0,
+        "over the budget: closed, not parked"
+    );
+    let dropped = descriptors_drop_to(&relay, 4).await;
+    assert!(
+        dropped,
+        "a's and b's sockets close once the runtime gets to them"
+    );
+    relay.remove_session(c).unwrap();
+    assert_eq!(relay.parked_sockets(), 4, "back under the budget: parked");
+    assert_eq!(relay.media_descriptors(), 4);
+}
+
 /// A parked socket nobody takes over is closed after the idle time: its port is free for
 /// anyone to bind again.
 #[tokio::test]
@@ -365,6 +394,18 @@ async fn parking_stops_at_its_cap() {
     assert!(free, "the second session's sockets were closed");
 }
 
+/// Waits (a bounded while) until the relay's media descriptors are down to `n`: closed
+/// sockets go when the runtime drops their aborted tasks.
+async fn descriptors_drop_to(relay: &RtpRelay, n: usize) -> bool {
+    for _ in 0..40 {
+        if relay.media_descriptors() == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
 /// Once media sockets reach their budget, a new session's sockets are made room for by
 /// closing parked ones, and an ended session's sockets are not parked.
 #[tokio::test]
@@ -378,6 +419,8 @@ async fn live_calls_take_descriptors_from_parked_sockets() {
     // A third session needs 4 more: the budget of 8 makes the parked ones go.
     let (c, _) = strict_session(&relay, 3, 4008);
     assert_eq!((relay.open_sockets(), relay.parked_sockets()), (8, 0));
+    let dropped = descriptors_drop_to(&relay, 8).await;
+    assert!(dropped, "the evicted sockets close");
     relay.remove_session(b).unwrap();
     assert_eq!(relay.parked_sockets(), 4, "under the budget again: parked");
     relay.remove_session(c).unwrap();
