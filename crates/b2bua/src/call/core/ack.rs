@@ -133,4 +133,16 @@ impl B2bua {
         self.timers
             .push(Reverse((next, handle, CallTimer::AckWait)));
     }
+
+    /// A 2xx came again on `leg` of `handle`: our ACK was lost, so it goes again (RFC
+    /// 3261 §13.2.2.4: the ACK is resent for every retransmitted 2xx).
+    pub(super) fn resend_last_ack(&mut self, handle: CallHandle, leg: Leg) {
+        let Some(d) = self.calls.get(&handle).map(|c| c.leg(leg)) else {
+            return;
+        };
+        if let Some(ack) = d.last_ack.clone() {
+            let f = d.flow;
+            self.layer.send_stateless(f, &ack);
+        }
+    }
 }

@@ -195,13 +195,7 @@ impl B2bua {
         }
         if *answered {
             // A retransmitted 2xx to a re-INVITE: ACK again.
-            if let Some(call) = self.calls.get(&handle) {
-                let d = call.leg(to);
-                if let Some(ack) = d.last_ack.clone() {
-                    let f = d.flow;
-                    self.layer.send_stateless(f, &ack);
-                }
-            }
+            self.resend_last_ack(handle, to);
             return;
         }
         *answered = true;

@@ -117,11 +117,7 @@ impl B2bua {
                 CallState::Confirmed => {
                     if to_tag == confirmed_tag {
                         // A retransmitted 2xx: our ACK was lost.
-                        let d = call.leg(Leg::B);
-                        if let Some(ack) = d.last_ack.clone() {
-                            let f = d.flow;
-                            self.layer.send_stateless(f, &ack);
-                        }
+                        self.resend_last_ack(handle, Leg::B);
                     } else {
                         self.kill_2xx(now, id, &response); // a second fork answered
                     }
