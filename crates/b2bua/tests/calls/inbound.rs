@@ -549,3 +549,33 @@ fn out_of_dialog_options_is_answered_locally() {
     assert!(sent[0].header("Allow").unwrap().contains("INVITE"));
     assert!(h.all_bytes_to(PBX_FLOW).is_empty());
 }
+
+/// The PBX retransmits its 2xx (our ACK was lost): the ACK goes again, the same one, and
+/// nothing reaches the trunk, whose dialog is already confirmed.
+#[test]
+fn a_retransmitted_2xx_from_the_pbx_is_acked_again() {
+    let mut h = Harness::new();
+    let (invite, _ok) = answered_inbound(&mut h);
+    let first_ack = h
+        .all_bytes_to(PBX_FLOW)
+        .split("ACK sip:")
+        .nth(1)
+        .map(|rest| format!("ACK sip:{}", rest.split("\r\n\r\n").next().unwrap_or("")))
+        .expect("the PBX's 2xx was ACKed");
+    h.take();
+    h.pbx_sends(&pbx_response(
+        &invite.request(),
+        200,
+        &pbx_sdp(1, "sendrecv"),
+    ));
+    let sent = h.take();
+    assert_eq!(sent.len(), 1, "only the ACK: {sent:#?}");
+    let ack = only_to(&sent, PBX_FLOW);
+    assert_eq!(ack.method().as_deref(), Some("ACK"));
+    assert!(
+        ack.text().starts_with(&first_ack),
+        "the same ACK again:\n{}\nvs\n{first_ack}",
+        ack.text()
+    );
+    assert_eq!(h.b2bua.calls_active(), 1);
+}
