@@ -836,21 +836,25 @@ type Facts = (
     Option<String>,
 );
 
+/// What the guard needs of a request from a trunk source. The users are read only for a
+/// REGISTER: for an address source (`Source::Ip`) the guard counts them towards
+/// enumeration for REGISTER alone, and reading them costs a typed parse of From and To.
 fn facts(req: &rsip::Request) -> Facts {
     let ua = req.headers.iter().find_map(|h| match h {
         rsip::Header::UserAgent(u) => Some(u.value().to_owned()),
         _ => None,
     });
-    let user_of = |uri: Option<rsip::Uri>| uri.and_then(|u| u.user().map(ToString::to_string));
-    let from = user_of(req.from_header().ok().and_then(|f| f.uri().ok()));
-    let to = user_of(req.to_header().ok().and_then(|t| t.uri().ok()));
-    (
-        req.method.to_string(),
-        ua,
-        from,
-        to,
-        req.uri.user().map(ToString::to_string),
-    )
+    let (from, to, ruri) = if req.method == rsip::Method::Register {
+        let user_of = |uri: Option<rsip::Uri>| uri.and_then(|u| u.user().map(ToString::to_string));
+        (
+            user_of(req.from_header().ok().and_then(|f| f.uri().ok())),
+            user_of(req.to_header().ok().and_then(|t| t.uri().ok())),
+            req.uri.user().map(ToString::to_string),
+        )
+    } else {
+        (None, None, None)
+    };
+    (req.method.to_string(), ua, from, to, ruri)
 }
 
 /// The guard's call admission (calls per second, concurrent calls globally and per

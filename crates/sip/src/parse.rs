@@ -107,9 +107,12 @@ fn classify(name: &str) -> Kind {
 ///
 /// Then it checks that Via, From, To, Call-ID and CSeq are present (Max-Forwards may be
 /// missing), that single-valued headers are single, that the CSeq method equals the request
-/// method, that the top Via, From and To parse as typed headers, and that the Request-URI,
-/// From and To are `sip:`, `sips:` or `tel:` URIs ([`ParseError::UnsupportedUriScheme`]
-/// otherwise).
+/// method, that the top Via parses as a typed header, that the Request-URI is a `sip:`,
+/// `sips:` or `tel:` URI ([`ParseError::UnsupportedUriScheme`] otherwise), and, in a
+/// request that may start a dialog (its To has no tag), that From and To parse as typed
+/// headers with such URIs. In-dialog requests and responses are matched by their tags
+/// (read with [`crate::fields`]) and their From/To are never read typed, so they are not
+/// parsed typed here either: that was a fifth of parsing a call's messages.
 ///
 /// The error says what to answer: see [`ParseError::status_code`].
 pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseError> {
@@ -375,16 +378,27 @@ pub fn parse_built(bytes: &[u8]) -> Result<SipMessage, ParseError> {
     Ok(msg)
 }
 
-/// The top Via, From and To must parse as typed headers: the B2BUA reads them for every
-/// message, and a 400 now is better than a failure deep in a transaction. The Request-URI,
-/// From and To must also be SIP(S) or tel URIs as rsip reads them: rsip "parses" some foreign URIs
-/// without a scheme (`mailto:a@b` as user `mailto`, password `a`), which must not reach the
-/// B2BUA as if they were SIP.
+/// The top Via must parse as a typed header (the B2BUA reads it for every message, and a
+/// 400 now is better than a failure deep in a transaction), and so must From and To of a
+/// request that may start a dialog: the B2BUA takes the caller's and callee's identity
+/// from them. The Request-URI, and those From and To, must also be SIP(S) or tel URIs as
+/// rsip reads them: rsip "parses" some foreign URIs without a scheme (`mailto:a@b` as user
+/// `mailto`, password `a`), which must not reach the B2BUA as if they were SIP.
 fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
     use rsip::Header;
-    if let SipMessage::Request(r) = msg {
-        check_request_uri_scheme(&r.uri)?;
-    }
+    use rsip::headers::UntypedHeader as _;
+    let starts_dialog = match msg {
+        SipMessage::Request(r) => {
+            check_request_uri_scheme(&r.uri)?;
+            !msg.headers().iter().any(|h| match h {
+                Header::To(t) => {
+                    crate::fields::name_addr_param(t.value(), "tag").is_some_and(|t| !t.is_empty())
+                }
+                _ => false,
+            })
+        }
+        SipMessage::Response(_) => false,
+    };
     let mut via_seen = false;
     for h in msg.headers().iter() {
         let (name, typed_uri) = match h {
@@ -392,8 +406,8 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
                 via_seen = true;
                 ("Via", v.typed().map(|_| None))
             }
-            Header::From(f) => ("From", f.typed().map(|t| Some(t.uri))),
-            Header::To(t) => ("To", t.typed().map(|t| Some(t.uri))),
+            Header::From(f) if starts_dialog => ("From", f.typed().map(|t| Some(t.uri))),
+            Header::To(t) if starts_dialog => ("To", t.typed().map(|t| Some(t.uri))),
             _ => continue,
         };
         match typed_uri {

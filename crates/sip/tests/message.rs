@@ -374,6 +374,47 @@ fn a_userinfo_rsip_would_misread_as_host_is_rejected() {
     ));
 }
 
+/// From and To are checked typed only where the B2BUA reads them typed: in a request that
+/// may start a dialog. An in-dialog request (To tag) and a response are matched by tags,
+/// so a From the typed parser refuses does not make them unparseable.
+#[test]
+fn from_and_to_are_checked_typed_only_in_requests_that_may_start_a_dialog() {
+    let foreign = (
+        "From: \"Alice\" <sip:alice@10.0.0.7>",
+        "From: <urn:service:sos>",
+    );
+    assert_eq!(
+        parse(&INVITE.replace(foreign.0, foreign.1)).unwrap_err(),
+        ParseError::UnsupportedUriScheme,
+        "a new call's From is checked"
+    );
+    let in_dialog = INVITE.replace(foreign.0, foreign.1).replace(
+        "To: <sip:bob@198.51.100.7>",
+        "To: <sip:bob@198.51.100.7>;tag=b0b",
+    );
+    assert!(
+        parse(&in_dialog).is_ok(),
+        "a re-INVITE is matched by its tags"
+    );
+    let response = format!(
+        "SIP/2.0 200 OK\r\n{}",
+        in_dialog.split_once("\r\n").map(|(_, rest)| rest).unwrap()
+    );
+    assert!(
+        parse(&response).is_ok(),
+        "a response is matched by its transaction"
+    );
+    let bad_to = INVITE.replace(
+        "To: <sip:bob@198.51.100.7>",
+        "To: <mailto:bob@example.com>;tag=",
+    );
+    assert_eq!(
+        parse(&bad_to).unwrap_err(),
+        ParseError::UnsupportedUriScheme,
+        "an empty tag is no tag: still a new dialog"
+    );
+}
+
 #[test]
 fn foreign_uri_schemes_get_416() {
     // rsip "parses" these without a scheme; they must not reach the B2BUA as SIP URIs.
