@@ -299,9 +299,12 @@ impl B2bua {
         }
     }
 
+    /// Sends a CANCEL where its INVITE went (RFC 3261 §9.1): the INVITE's flow, or, if
+    /// that connection closed and the trunk's own connection replaced it, that one, where
+    /// the INVITE's transaction was moved too (`TransactionLayer::move_flow`).
     pub(super) fn send_cancel(&mut self, now: Instant, cancel: Request, side: Side, flow: Flow) {
+        let flow = self.path(side, flow);
         if let Ok(id) = self.layer.send_request(now, cancel.clone(), flow) {
-            let _ = side;
             self.txs.insert(
                 id,
                 TxCtx::Own {
