@@ -404,7 +404,19 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
         let (name, typed_uri) = match h {
             Header::Via(v) if !via_seen => {
                 via_seen = true;
-                ("Via", v.typed().map(|_| None))
+                let typed = v.typed();
+                // The B2BUA reads the branch and sent-by from the text (`fields`); a Via
+                // that text and rsip read differently is ambiguous: refuse it rather than
+                // let the two halves of the stack disagree on the transaction.
+                if let Ok(t) = &typed {
+                    let branch = t.branch().map(|b| b.value().to_owned());
+                    if crate::fields::via_param(v.value(), "branch") != branch.as_deref()
+                        || crate::fields::via_sent_by(v.value()).is_none()
+                    {
+                        return Err(bad_header("Via", "ambiguous branch or sent-by"));
+                    }
+                }
+                ("Via", typed.map(|_| None))
             }
             Header::From(f) if starts_dialog => ("From", f.typed().map(|t| Some(t.uri))),
             Header::To(t) if starts_dialog => ("To", t.typed().map(|t| Some(t.uri))),

@@ -415,6 +415,25 @@ fn from_and_to_are_checked_typed_only_in_requests_that_may_start_a_dialog() {
     );
 }
 
+/// A top Via whose branch or sent-by the B2BUA's text readers and rsip read differently
+/// is refused: the transaction layer keys on what `fields` reads (found by fuzzing: a
+/// sent-by with a space and a branch with ':' made rsip see no branch at all).
+#[test]
+fn an_ambiguous_top_via_is_refused() {
+    let bye = "BYE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP #hP/2.0/UDP #h;branch=z:9hG4bK1\r\n\
+From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n";
+    assert!(matches!(
+        parse(bye).unwrap_err(),
+        ParseError::BadHeader { name, .. } if name == "Via"
+    ));
+    let fine = bye.replace(
+        "#hP/2.0/UDP #h;branch=z:9hG4bK1",
+        "198.18.0.1;branch=z9hG4bK1",
+    );
+    assert!(parse(&fine).is_ok());
+}
+
 #[test]
 fn foreign_uri_schemes_get_416() {
     // rsip "parses" these without a scheme; they must not reach the B2BUA as SIP URIs.
