@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use drawbridge_sip::response_to;
-use rsip::{Header, Method, Request, Response};
+use rsip::{Method, Request, Response};
 
-use super::{B2bua, Outgoing, TxCtx, code_of, contact_param, reliable};
+use super::{B2bua, Outgoing, TxCtx, code_of, reliable};
 use crate::call::headers::{self as hdr, crossing_headers, reason_phrase};
 use crate::call::side::same_source;
 use crate::call::state::{CallState, Leg};
@@ -238,26 +238,10 @@ impl B2bua {
             return;
         };
         let (f_side, f_flow) = (call.leg(from).side, call.leg(from).flow);
-        let host = self.host_for(f_side);
         let mut r = response_to(&orig, status, reason_phrase(status), None);
-        if ok
-            && matches!(orig.method, Method::Invite | Method::Update)
-            && let Some(a) = self.advertised(f_side)
-        {
-            r.headers.push(Header::Other(
-                "Contact".into(),
-                format!("<sip:{}{}>", a.host_port(), contact_param(&f_flow)),
-            ));
-        }
-        for (n, v) in crossing_headers(&self.config, &response.headers, &host) {
-            r.headers.push(Header::Other(n, v));
-        }
-        if let Some(ua) = &self.config.user_agent {
-            r.headers.push(Header::Other("Server".into(), ua.clone()));
-        }
-        if let Some((b, ct)) = body {
-            drawbridge_sip::set_body(&mut r, b, Some(&ct));
-        }
+        let contact =
+            (ok && matches!(orig.method, Method::Invite | Method::Update)).then_some(f_flow);
+        self.dress_relayed(&mut r, &response, f_side, contact, body);
         let copy = r.clone();
         let _ = self.layer.send_response(now, server, r);
         let orig_cseq = hdr::cseq_of(&orig.headers).unwrap_or(0);

@@ -12,7 +12,7 @@ use std::time::Instant;
 use drawbridge_sip::{parse_message, response_to};
 use rsip::{Header, Response, SipMessage};
 
-use super::{B2bua, B2buaEvent, TxCtx, code_of, contact_param, reliable, via_transport};
+use super::{B2bua, B2buaEvent, TxCtx, code_of, reliable, via_transport};
 use crate::call::headers::{self as hdr, crossing_headers, reason_phrase};
 use crate::call::state::{CallState, Leg};
 use crate::{Advertised, CallHandle, TransactionId};
@@ -264,21 +264,9 @@ impl B2bua {
         let a = call.leg(Leg::A);
         let (tx, req) = call.incoming.as_ref()?;
         let (tx, a_tag, a_side, a_flow) = (*tx, a.local_tag.clone(), a.side, a.flow);
+        self.advertised(a_side)?;
         let mut r = response_to(req, code, reason_phrase(code), Some(&a_tag));
-        let host = self.advertised(a_side)?.host_port();
-        r.headers.push(Header::Other(
-            "Contact".into(),
-            format!("<sip:{host}{}>", contact_param(&a_flow)),
-        ));
-        for (n, v) in crossing_headers(&self.config, &response.headers, &self.host_for(a_side)) {
-            r.headers.push(Header::Other(n, v));
-        }
-        if let Some(ua) = &self.config.user_agent {
-            r.headers.push(Header::Other("Server".into(), ua.clone()));
-        }
-        if let Some((b, ct)) = body {
-            drawbridge_sip::set_body(&mut r, b, Some(&ct));
-        }
+        self.dress_relayed(&mut r, response, a_side, Some(a_flow), body);
         Some((tx, r))
     }
 

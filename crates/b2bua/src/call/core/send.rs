@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use drawbridge_sip::sdp::LegOrigin;
 use drawbridge_sip::{parse_built, response_to};
-use rsip::{Header, Request, SipMessage};
+use rsip::{Header, Request, Response, SipMessage};
 
 use super::{B2bua, Outgoing, Pin, TxCtx, contact_param, via_transport};
-use crate::call::headers::reason_phrase;
+use crate::call::headers::{crossing_headers, reason_phrase};
 use crate::call::state::{Dialog, Leg};
 use crate::{Advertised, CallHandle, Flow, Outside, Side, TransactionId};
 
@@ -296,6 +296,36 @@ impl B2bua {
             if let Some(call) = self.calls.get_mut(&handle) {
                 call.leg_mut(leg).last_ack = Some(req);
             }
+        }
+    }
+
+    /// Completes a response of ours that relays `relayed` towards `side`: our Contact for
+    /// `contact`'s flow (a 2xx to INVITE/UPDATE; left out when `side` has no advertised
+    /// address), the headers allowed to cross, our Server, and the relayed body.
+    pub(super) fn dress_relayed(
+        &self,
+        r: &mut Response,
+        relayed: &Response,
+        side: Side,
+        contact: Option<Flow>,
+        body: Option<(Vec<u8>, String)>,
+    ) {
+        if let Some(flow) = contact
+            && let Some(a) = self.advertised(side)
+        {
+            r.headers.push(Header::Other(
+                "Contact".into(),
+                format!("<sip:{}{}>", a.host_port(), contact_param(&flow)),
+            ));
+        }
+        for (n, v) in crossing_headers(&self.config, &relayed.headers, &self.host_for(side)) {
+            r.headers.push(Header::Other(n, v));
+        }
+        if let Some(ua) = &self.config.user_agent {
+            r.headers.push(Header::Other("Server".into(), ua.clone()));
+        }
+        if let Some((b, ct)) = body {
+            drawbridge_sip::set_body(r, b, Some(&ct));
         }
     }
 
