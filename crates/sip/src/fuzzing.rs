@@ -60,20 +60,24 @@ fn cheap_fields_agree_with_rsip(msg: &rsip::SipMessage) {
             // there the tags must agree with rsip's. In the others (matched by tag) a tag
             // the text reader finds must be rsip's too; the reader may find none where
             // rsip reads one out of a header that is not a valid name-addr (the dialog
-            // then does not match: 481), never a different one.
+            // then does not match: 481), never a different one. An empty tag (`;tag`)
+            // is no tag, for the B2BUA (`tag_of`, the transaction keys) as here.
             Header::From(_) | Header::To(_) => {
+                let non_empty = |t: Option<String>| t.filter(|t| !t.is_empty());
                 let (typed_tag, value) = match h {
                     Header::From(f) => (
-                        f.typed().map(|t| t.tag().map(|t| t.value().to_owned())),
+                        f.typed()
+                            .map(|t| non_empty(t.tag().map(|t| t.value().to_owned()))),
                         f.value(),
                     ),
                     Header::To(t) => (
-                        t.typed().map(|t| t.tag().map(|t| t.value().to_owned())),
+                        t.typed()
+                            .map(|t| non_empty(t.tag().map(|t| t.value().to_owned()))),
                         t.value(),
                     ),
                     _ => continue,
                 };
-                let ours = name_addr_param(value, "tag").map(str::to_owned);
+                let ours = non_empty(name_addr_param(value, "tag").map(str::to_owned));
                 match typed_tag {
                     Err(_) => assert!(!starts_dialog, "parse_message checked {value:?}"),
                     Ok(tag) if starts_dialog || ours.is_some() => {
