@@ -49,7 +49,9 @@
 //!
 //! What our rsip still cannot represent, so valid messages carrying it are refused (400):
 //! an unknown transport in the top Via (`SIP/2.0/QUIC`). URIs of other schemes than
-//! `sip:`, `sips:` and `tel:` in the Request-URI, From or To are answered 416.
+//! `sip:`, `sips:` and `tel:` in the Request-URI, or in From or To of a request that may
+//! start a dialog, are answered 416 (in-dialog requests and responses are matched by tags;
+//! their From/To are not read as URIs).
 #![warn(missing_docs)]
 
 mod compact;
