@@ -172,17 +172,26 @@ impl Sockets {
             let Some((at, port)) = self.parked.pop_front() else {
                 return;
             };
-            if self
-                .by_port
-                .get(&port)
-                .is_some_and(|e| e.parked == Some(at))
-                && let Some(e) = self.by_port.remove(&port)
-            {
-                self.parked_count -= 1;
-                self.close(port, e);
+            if self.close_if_parked_since(at, port) {
                 n -= 1;
             }
         }
+    }
+
+    /// Closes `port`'s socket if it is still the one parked at `at` (a queue entry is
+    /// stale once its socket was taken over or parked again). Whether it closed one.
+    fn close_if_parked_since(&mut self, at: Instant, port: LocalPort) -> bool {
+        if self
+            .by_port
+            .get(&port)
+            .is_some_and(|e| e.parked == Some(at))
+            && let Some(e) = self.by_port.remove(&port)
+        {
+            self.parked_count -= 1;
+            self.close(port, e);
+            return true;
+        }
+        false
     }
 
     /// Media descriptors open right now (see `open`).
@@ -208,15 +217,7 @@ impl Sockets {
                 break;
             }
             self.parked.pop_front();
-            if self
-                .by_port
-                .get(&port)
-                .is_some_and(|e| e.parked == Some(at))
-                && let Some(e) = self.by_port.remove(&port)
-            {
-                self.parked_count -= 1;
-                self.close(port, e);
-            }
+            self.close_if_parked_since(at, port);
         }
         // Sockets whose task has ended are closed: nothing left to take over.
         self.closing.retain(|_, s| s.strong_count() > 0);
