@@ -365,23 +365,7 @@ impl B2bua {
     /// If the callee's 2xx is being held for a PRACK: `code` to the caller, BYE to the
     /// callee (who answered), the call ends. Whether there was one.
     pub(super) fn fail_held_answer(&mut self, now: Instant, handle: CallHandle, code: u16) -> bool {
-        let Some(call) = self.calls.get_mut(&handle) else {
-            return false;
-        };
-        let Some(rel) = call.reliable.as_mut() else {
-            return false;
-        };
-        if rel.held.take().is_none() {
-            return false;
-        }
-        rel.pending = None;
-        let a_tag = call.leg(Leg::A).local_tag.clone();
-        if let Some((tx, req)) = call.incoming.take() {
-            self.respond(now, tx, &req, code, Some(&a_tag), &[]);
-        }
-        self.send_bye(now, handle, Leg::B);
-        self.end_call(handle, code);
-        true
+        self.drop_held_answer(now, handle, code, true)
     }
 
     /// A BYE on `leg` while the callee's 2xx is held for the caller's PRACK: the caller's
@@ -396,9 +380,18 @@ impl B2bua {
         leg: Leg,
         code: u16,
     ) -> bool {
-        if leg == Leg::A {
-            return self.fail_held_answer(now, handle, code);
-        }
+        self.drop_held_answer(now, handle, code, leg == Leg::A)
+    }
+
+    /// Drops the callee's 2xx held for a PRACK, if there is one: `code` to the caller's
+    /// INVITE, a BYE to the callee when `bye_callee`, the call ends. Whether one was held.
+    fn drop_held_answer(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        code: u16,
+        bye_callee: bool,
+    ) -> bool {
         let Some(call) = self.calls.get_mut(&handle) else {
             return false;
         };
@@ -412,6 +405,9 @@ impl B2bua {
         let a_tag = call.leg(Leg::A).local_tag.clone();
         if let Some((tx, req)) = call.incoming.take() {
             self.respond(now, tx, &req, code, Some(&a_tag), &[]);
+        }
+        if bye_callee {
+            self.send_bye(now, handle, Leg::B);
         }
         self.end_call(handle, code);
         true
