@@ -104,16 +104,19 @@ fn main() {
     }];
     time("SDP parse + rewrite + serialize", SDP.len(), || {
         let s = SessionDescription::parse(black_box(SDP.as_bytes())).unwrap();
-        let out = s
-            .rewrite(&Rewrite {
+        let mut out = String::new();
+        s.rewrite_into(
+            &Rewrite {
                 address: "203.0.113.5".parse().unwrap(),
                 ports: &ports,
                 username: "-",
                 sess_id: 1,
                 sess_version: 1,
-            })
-            .unwrap();
-        black_box(out.to_bytes());
+            },
+            &mut out,
+        )
+        .unwrap();
+        black_box(out.into_bytes());
     });
     let stream: Vec<u8> = inv.repeat(64).into_bytes();
     time(

@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use std::fmt::Write as _;
+
 use super::model::{Connection, Line, Origin, SessionDescription, parse_rtcp};
 use super::parse::SdpError;
 
@@ -133,82 +135,91 @@ impl SessionDescription {
     /// - `a=rtcp` is rewritten to our RTCP port and address (or dropped, see [`MediaPorts`]);
     /// - attributes not in [`KEPT_ATTRIBUTES`] are dropped; `b=`, `t=`, `r=`, `z=` are kept.
     pub fn rewrite(&self, rw: &Rewrite<'_>) -> Result<Self, SdpError> {
+        let mut out = String::with_capacity(512);
+        self.rewrite_into(rw, &mut out)?;
+        Self::parse(out.as_bytes())
+    }
+
+    /// [`Self::rewrite`] written straight to `out` as canonical CRLF text, the bytes
+    /// [`Self::to_bytes`] of the rewritten description would give: the relay path's form,
+    /// which copies nothing of the sender's model. Appends to `out`; on an error nothing is
+    /// written.
+    pub fn rewrite_into(&self, rw: &Rewrite<'_>, out: &mut String) -> Result<(), SdpError> {
         if rw.ports.len() != self.media.len() {
             return Err(SdpError::PortCount {
                 expected: self.media.len(),
                 got: rw.ports.len(),
             });
         }
-        let ours = Connection::from_ip(rw.address);
-        let keep_line = |l: &Line| match l.kind {
-            b'b' | b't' | b'r' | b'z' => true,
-            b'a' => l
-                .attribute_name()
-                .is_some_and(|n| KEPT_ATTRIBUTES.contains(&n)),
-            _ => false,
-        };
-        let rewrite_lines = |lines: &[Line], rtcp: Option<u16>| -> Vec<Line> {
-            lines
-                .iter()
-                .filter(|l| keep_line(l))
-                .filter_map(|l| {
-                    if l.attribute_name() != Some("rtcp") {
-                        return Some(l.clone());
-                    }
-                    let value = l.value.split_once(':').map_or("", |(_, v)| v);
-                    parse_rtcp(value)?;
-                    let port = rtcp?;
-                    Some(Line {
-                        kind: b'a',
-                        value: format!(
-                            "rtcp:{port} {} {} {}",
-                            ours.nettype, ours.addrtype, ours.address
-                        ),
-                    })
-                })
-                .collect()
-        };
+        let addrtype = if rw.address.is_ipv4() { "IP4" } else { "IP6" };
+        let _ = write!(
+            out,
+            "v=0\r\no={} {} {} IN {addrtype} {}\r\ns=-\r\nc=IN {addrtype} {}\r\n",
+            rw.username, rw.sess_id, rw.sess_version, rw.address, rw.address
+        );
+        // Session level: the RFC 8866 order puts i u e p before c=, but the rewrite drops
+        // all four, so every kept line follows c=. A session-level a=rtcp is dropped.
+        write_kept(out, &self.lines, None, rw.address);
         let session_conn = self.connection.as_ref();
-        let media = self
-            .media
-            .iter()
-            .zip(rw.ports)
-            .map(|(m, p)| {
-                let held = m
-                    .connection
-                    .as_ref()
-                    .or(session_conn)
-                    .and_then(Connection::ip)
-                    .is_some_and(|a| a.is_unspecified());
-                let connection = held.then(|| {
-                    let unspecified: IpAddr = if rw.address.is_ipv4() {
-                        std::net::Ipv4Addr::UNSPECIFIED.into()
-                    } else {
-                        std::net::Ipv6Addr::UNSPECIFIED.into()
-                    };
-                    Connection::from_ip(unspecified)
-                });
-                let mut out = m.clone();
-                out.port = if m.port == 0 { 0 } else { p.rtp };
-                out.connection = connection;
-                out.lines = rewrite_lines(&m.lines, p.rtcp);
-                out
-            })
-            .collect();
-        let session_lines = rewrite_lines(&self.lines, None);
-        Ok(Self {
-            origin: Origin {
-                username: rw.username.to_owned(),
-                sess_id: rw.sess_id.to_string(),
-                sess_version: rw.sess_version,
-                nettype: ours.nettype.clone(),
-                addrtype: ours.addrtype.clone(),
-                address: ours.address.clone(),
-            },
-            session_name: "-".into(),
-            connection: Some(ours.clone()),
-            lines: session_lines,
-            media,
-        })
+        for (m, p) in self.media.iter().zip(rw.ports) {
+            let port = if m.port == 0 { 0 } else { p.rtp };
+            let _ = write!(out, "m={} {port}", m.media);
+            if let Some(n) = m.num_ports {
+                let _ = write!(out, "/{n}");
+            }
+            out.push(' ');
+            out.push_str(&m.proto);
+            for f in &m.formats {
+                out.push(' ');
+                out.push_str(f);
+            }
+            out.push_str("\r\n");
+            let held = m
+                .connection
+                .as_ref()
+                .or(session_conn)
+                .and_then(Connection::ip)
+                .is_some_and(|a| a.is_unspecified());
+            if held {
+                let unspecified = if rw.address.is_ipv4() {
+                    "0.0.0.0"
+                } else {
+                    "::"
+                };
+                let _ = write!(out, "c=IN {addrtype} {unspecified}\r\n");
+            }
+            write_kept(out, &m.lines, p.rtcp, rw.address);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a line other than `v o s c m` survives the rewrite.
+fn kept(l: &Line) -> bool {
+    match l.kind {
+        b'b' | b't' | b'r' | b'z' => true,
+        b'a' => l
+            .attribute_name()
+            .is_some_and(|n| KEPT_ATTRIBUTES.contains(&n)),
+        _ => false,
+    }
+}
+
+/// Writes the kept lines in order; `a=rtcp` becomes ours (`rtcp` port, our address), or is
+/// dropped without a port of ours or when the sender's value is not a valid RFC 3605 one.
+fn write_kept(out: &mut String, lines: &[Line], rtcp: Option<u16>, address: IpAddr) {
+    for l in lines.iter().filter(|l| kept(l)) {
+        if l.attribute_name() != Some("rtcp") {
+            out.push(char::from(l.kind));
+            out.push('=');
+            out.push_str(&l.value);
+            out.push_str("\r\n");
+            continue;
+        }
+        let value = l.value.split_once(':').map_or("", |(_, v)| v);
+        if let (Some(_), Some(port)) = (parse_rtcp(value), rtcp) {
+            let addrtype = if address.is_ipv4() { "IP4" } else { "IP6" };
+            let _ = write!(out, "a=rtcp:{port} IN {addrtype} {address}\r\n");
+        }
     }
 }

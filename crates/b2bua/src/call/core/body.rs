@@ -35,16 +35,19 @@ impl B2bua {
         let call = self.calls.get_mut(&handle).ok_or(500u16)?;
         let origin = &mut call.leg_mut(to).sdp;
         let version = origin.version_for(&sdp.origin);
-        let out = sdp
-            .rewrite(&Rewrite {
+        let mut out = String::with_capacity(body.len() + 64);
+        sdp.rewrite_into(
+            &Rewrite {
                 address: anchor.address,
                 ports: &anchor.ports,
                 username: "-",
                 sess_id: origin.sess_id,
                 sess_version: version,
-            })
-            .map_err(|_| 488u16)?;
-        Ok(out.to_bytes())
+            },
+            &mut out,
+        )
+        .map_err(|_| 488u16)?;
+        Ok(out.into_bytes())
     }
 
     /// The body to relay from leg `from` to `to`: SDP rewritten, DTMF bodies as they are.
