@@ -314,8 +314,8 @@ impl TransactionLayer {
             reliable: flow.is_reliable(),
         };
         let machine = if request.method == Method::Invite {
-            let trying = drawbridge_sip::response_to(&request, 100, "Trying", None);
-            Machine::InviteServer(InviteServer::start(ctx, trying, &mut self.fx))
+            let trying = drawbridge_sip::response_bytes(&request, 100, "Trying", None);
+            Machine::InviteServer(InviteServer::start(ctx, trying.into(), &mut self.fx))
         } else {
             Machine::NonInviteServer(NonInviteServer::start())
         };

@@ -78,6 +78,6 @@ pub use framer::{Frame, StreamFramer};
 pub use limits::Limits;
 pub use parse::{parse_built, parse_message};
 pub use peek::{Peek, peek};
-pub use response::response_to;
+pub use response::{response_bytes, response_to};
 pub use route::{RouteKey, route_key};
 pub use userinfo::normalized_user;

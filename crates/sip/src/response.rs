@@ -1,5 +1,8 @@
 //! [`response_to`]: a stateless response to a parsed request.
 
+use std::borrow::Cow;
+use std::io::Write as _;
+
 use rsip::headers::UntypedHeader as _;
 use rsip::headers::{ContentLength, To};
 use rsip::prelude::HasHeaders as _;
@@ -17,27 +20,7 @@ use crate::peek::has_tag_param;
 /// [`crate::Peek::response`] for requests that did not parse.
 pub fn response_to(request: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Response {
     let mut headers: Vec<Header> = Vec::with_capacity(8);
-    for h in request.headers().iter() {
-        if matches!(h, Header::Via(_)) {
-            headers.push(h.clone());
-        }
-    }
-    for h in request.headers().iter() {
-        match h {
-            Header::From(_) | Header::CallId(_) | Header::CSeq(_) => headers.push(h.clone()),
-            Header::To(to) => {
-                let value = to.to_string();
-                let value = value.split_once(':').map_or("", |(_, v)| v.trim());
-                match to_tag {
-                    Some(tag) if !has_tag_param(value) => {
-                        headers.push(Header::To(To::new(format!("{value};tag={tag}"))));
-                    }
-                    _ => headers.push(h.clone()),
-                }
-            }
-            _ => {}
-        }
-    }
+    for_each_echoed(request, to_tag, |h| headers.push(h.into_owned()));
     headers.push(Header::ContentLength(ContentLength::from(0u32)));
     let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
     Response {
@@ -45,5 +28,47 @@ pub fn response_to(request: &Request, code: u16, reason: &str, to_tag: Option<&s
         version: rsip::Version::V2,
         headers: Headers::from(headers),
         body: Vec::new(),
+    }
+}
+
+/// The wire bytes of [`response_to`]`(request, code, reason, to_tag)`, written without
+/// building the response: one allocation instead of one per header, for the responses
+/// the transaction layer may never send (the 100 Trying it holds for 200 ms).
+pub fn response_bytes(request: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    let _ = write!(out, "SIP/2.0 {code} ");
+    for c in reason.chars().filter(|c| !c.is_control()) {
+        let _ = write!(out, "{c}");
+    }
+    out.extend_from_slice(b"\r\n");
+    for_each_echoed(request, to_tag, |h| {
+        let _ = write!(out, "{h}\r\n");
+    });
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// The headers a response echoes (§8.2.6.2), in the order written: every Via, then From,
+/// To (tagged with `to_tag` unless it has a tag), Call-ID and CSeq as they come.
+fn for_each_echoed(request: &Request, to_tag: Option<&str>, mut f: impl FnMut(Cow<'_, Header>)) {
+    for h in request.headers().iter() {
+        if matches!(h, Header::Via(_)) {
+            f(Cow::Borrowed(h));
+        }
+    }
+    for h in request.headers().iter() {
+        match h {
+            Header::From(_) | Header::CallId(_) | Header::CSeq(_) => f(Cow::Borrowed(h)),
+            Header::To(to) => match to_tag {
+                Some(tag) if !has_tag_param(to.value().trim()) => {
+                    let value = to.value().trim();
+                    f(Cow::Owned(Header::To(To::new(format!(
+                        "{value};tag={tag}"
+                    )))));
+                }
+                _ => f(Cow::Borrowed(h)),
+            },
+            _ => {}
+        }
     }
 }

@@ -7,8 +7,8 @@ use drawbridge_sip::edit::{
     append_header, insert_before, push_via_top, remove_all, replace_header,
 };
 use drawbridge_sip::{
-    Limits, ParseError, normalized_user, parse_built, parse_message, peek, response_to, set_body,
-    to_bytes,
+    Limits, ParseError, normalized_user, parse_built, parse_message, peek, response_bytes,
+    response_to, set_body, to_bytes,
 };
 use rsip::prelude::*;
 use rsip::{Header, SipMessage};
@@ -600,6 +600,32 @@ fn response_to_echoes_the_dialog_headers() {
     );
     let wire = String::from_utf8(to_bytes(&response_to(&tagged, 400, "Bad", Some("y")))).unwrap();
     assert!(wire.contains(";tag=x\r\n") && !wire.contains("tag=y"));
+}
+
+#[test]
+fn response_bytes_are_the_bytes_of_response_to() {
+    let multi_via = INVITE.replace(
+        "Via: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKa1;rport\r\n",
+        "v: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKa1;rport, SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bKc\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb\r\n",
+    );
+    let tagged = INVITE.replace(
+        "To: <sip:bob@198.51.100.7>",
+        "t: <sip:bob@198.51.100.7> ;tag=x",
+    );
+    for text in [INVITE.to_owned(), multi_via, tagged] {
+        let req = request(parse(&text).unwrap());
+        for (code, reason, tag) in [
+            (100, "Trying", None),
+            (487, "Request Terminated", Some("sbc1")),
+            (400, "Bad\r\nInjected: yes", Some("t")),
+        ] {
+            assert_eq!(
+                String::from_utf8(response_bytes(&req, code, reason, tag)).unwrap(),
+                String::from_utf8(to_bytes(&response_to(&req, code, reason, tag))).unwrap(),
+                "{code} to {text}"
+            );
+        }
+    }
 }
 
 #[test]

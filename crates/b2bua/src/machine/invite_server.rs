@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use rsip::{Request, Response};
+use rsip::Request;
 
 use super::{Ctx, Fx, Retransmit, TransactionState, Up, Wire};
 use crate::timer::TimerKind;
@@ -30,7 +30,7 @@ pub(crate) struct Proceeding {
 #[derive(Debug)]
 pub(crate) struct PendingTrying {
     at: Instant,
-    response: Box<Response>,
+    wire: Wire,
 }
 
 /// A 300-699 was sent: Timer G retransmits it (unreliable), H waits for the ACK.
@@ -60,13 +60,10 @@ pub(crate) struct AfterFinal;
 
 impl InviteServer {
     /// A new INVITE: arm the 100 Trying timer with the 100 prepared by the layer.
-    pub(crate) fn start(ctx: Ctx<'_>, trying: Response, fx: &mut Fx) -> Self {
+    pub(crate) fn start(ctx: Ctx<'_>, trying: Wire, fx: &mut Fx) -> Self {
         let at = fx.arm(TimerKind::Trying, ctx.now, ctx.timers.trying_delay());
         Self::Proceeding(Proceeding {
-            trying: Some(PendingTrying {
-                at,
-                response: Box::new(trying),
-            }),
+            trying: Some(PendingTrying { at, wire: trying }),
             last_provisional: None,
         })
     }
@@ -155,9 +152,8 @@ impl InviteServer {
         match (self, kind) {
             (Self::Proceeding(mut p), TimerKind::Trying) => {
                 if let Some(t) = p.trying.take() {
-                    let wire: Wire = drawbridge_sip::to_bytes(&*t.response).into();
-                    fx.send(&wire);
-                    p.last_provisional = Some(wire);
+                    fx.send(&t.wire);
+                    p.last_provisional = Some(t.wire);
                 }
                 Self::Proceeding(p)
             }
