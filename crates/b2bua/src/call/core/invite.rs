@@ -165,6 +165,8 @@ impl B2bua {
                 ring_deadline: None,
                 await_ack: None,
                 reinvite_busy: false,
+                reinvite_guard: None,
+                cancelled_reinvites: Vec::new(),
                 reliable,
             },
         );
