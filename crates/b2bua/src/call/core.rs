@@ -580,6 +580,28 @@ impl B2bua {
         }
     }
 
+    /// Schedules call timer `kind` of `call` at `at`.
+    fn push_timer(&mut self, at: Instant, call: CallHandle, kind: CallTimer) {
+        self.timers.push(Reverse((at, call, kind)));
+        self.compact_timers();
+    }
+
+    /// A cancelled deadline (a ring timer of an answered call, a 2xx retransmission
+    /// ended by its ACK, a re-INVITE guard cleared by the final response, any timer of
+    /// an ended call) stays in the heap until it reaches the top. Most go within 64*T1,
+    /// but a re-INVITE guard is set 3 minutes out, so a peer sending re-INVITE after
+    /// re-INVITE would pile them up: the heap is rebuilt with the live entries only
+    /// once it holds several times more than the calls can have live (a handful each),
+    /// which keeps it proportional to the calls at an amortised constant cost.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 64 + 8 * self.calls.len() {
+            return;
+        }
+        let mut heap = std::mem::take(&mut self.timers);
+        heap.retain(|&Reverse((at, call, kind))| self.timer_live(at, call, kind));
+        self.timers = heap;
+    }
+
     fn drain(&mut self, now: Instant, side: Option<Side>) {
         loop {
             while let Some(ev) = self.layer.poll_event() {
@@ -616,6 +638,7 @@ impl B2bua {
                     .remove(&(d.call_id.clone(), d.local_tag.clone()));
             }
             self.release_call(handle);
+            self.compact_timers();
             if call.state != CallState::Cancelling {
                 self.events.push_back(B2buaEvent::CallEnded {
                     call: handle,

@@ -6,7 +6,6 @@
 //! must pass (call cap, admission, Max-Forwards, `Require`, identities that may cross)
 //! is checked here, before anything is allocated.
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use drawbridge_sip::response_to;
@@ -239,7 +238,7 @@ impl B2bua {
             }
             call.incoming = Some((id, request));
         }
-        self.timers.push(Reverse((ring, handle, CallTimer::Ring)));
+        self.push_timer(ring, handle, CallTimer::Ring);
         self.txs.insert(id, TxCtx::InviteIn(handle));
         self.counters.calls_started += 1;
         self.events.push_back(B2buaEvent::CallStarted {

@@ -43,7 +43,6 @@
 //! final response or a failure of the relayed copy, and an ended call takes both its
 //! guard and its cancelled copies with it (`relays.rs` abandons those).
 
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 use rsip::Response;
@@ -74,8 +73,7 @@ impl B2bua {
         };
         let deadline = now + REINVITE_GUARD;
         call.reinvite_guard = Some(ReinviteGuard { tx, deadline });
-        self.timers
-            .push(Reverse((deadline, handle, CallTimer::ReinviteGuard)));
+        self.push_timer(deadline, handle, CallTimer::ReinviteGuard);
     }
 
     /// The relayed re-INVITE in client transaction `tx` had its final response or
@@ -139,8 +137,7 @@ impl B2bua {
         if let Some(call) = self.calls.get_mut(&handle) {
             call.cancelled_reinvites.push((guard.tx, give_up));
         }
-        self.timers
-            .push(Reverse((give_up, handle, CallTimer::ReinviteGiveUp)));
+        self.push_timer(give_up, handle, CallTimer::ReinviteGiveUp);
     }
 
     /// 64*T1 after the guard's CANCEL: the relayed re-INVITEs due at `at` are considered
