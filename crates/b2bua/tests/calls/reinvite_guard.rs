@@ -353,3 +353,89 @@ fn a_reinvite_without_any_response_gets_408_and_its_retransmission_is_absorbed()
     reinvite_completes(&mut h, &ok, 4713);
     assert_eq!(h.b2bua.calls_active(), 1);
 }
+
+/// Only the failure of the relayed re-INVITE frees the re-INVITE slot: an INFO relayed
+/// meanwhile that times out must not let a second re-INVITE cross the pending one.
+#[test]
+fn a_failed_info_does_not_free_the_reinvite_slot() {
+    let mut h = Harness::new();
+    let (ok, _) = stalled_reinvite(&mut h);
+    h.trunk_sends(&in_dialog_request(
+        "INFO",
+        "SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-info-1",
+        &ok.text(),
+        false,
+        "",
+        4713,
+        "",
+    ));
+    method_to(&h.take(), PBX_FLOW, "INFO");
+    h.advance(Duration::from_secs(33));
+    let sent = h.take();
+    let f = finals(&sent);
+    assert_eq!(f.len(), 1, "{sent:#?}");
+    assert_eq!(f[0].header("CSeq").as_deref(), Some("4713 INFO"));
+    assert_eq!(f[0].code(), Some(408));
+    h.trunk_sends(&trunk_reinvite(&ok, 4714));
+    let sent = h.take();
+    assert!(
+        sent.iter().all(|s| s.flow.id.0 != PBX_FLOW),
+        "crossed the pending re-INVITE: {sent:#?}"
+    );
+    assert_eq!(finals(&sent)[0].code(), Some(491));
+}
+
+/// A lone 100 is a provisional too (RFC 3261 §9.1): it allows the CANCEL.
+#[test]
+fn a_reinvite_answered_only_with_100_is_cancelled_too() {
+    let mut h = Harness::new();
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    h.trunk_sends(&trunk_reinvite(&ok, 4712));
+    let reinvite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    h.pbx_sends(&pbx_response(&reinvite.request(), 100, ""));
+    h.advance(GUARD);
+    let sent = h.take();
+    let cancel = method_to(&sent, PBX_FLOW, "CANCEL");
+    assert_eq!(cancel.header("Via"), reinvite.header("Via"));
+    assert_eq!(finals(&sent)[0].code(), Some(487));
+}
+
+/// With a T1 above 2.8 s, Timer B (64*T1) outlasts the guard: a re-INVITE with no
+/// response at all is abandoned, not cancelled (no CANCEL before a provisional, RFC
+/// 3261 §9.1), and the requester still gets its 487 at the guard.
+#[test]
+fn without_any_provisional_the_guard_abandons_the_reinvite_without_a_cancel() {
+    let mut config = config();
+    let mut timers = drawbridge_b2bua::Timers::default();
+    timers
+        .set_t1(Duration::from_secs(4))
+        .set_t2(Duration::from_secs(8));
+    config.transactions.set_timers(timers);
+    let mut h = Harness::with_config(config);
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    h.trunk_sends(&trunk_reinvite(&ok, 4712));
+    method_to(&h.take(), PBX_FLOW, "INVITE");
+    h.advance(GUARD - Duration::from_secs(1));
+    let sent = h.take();
+    assert!(finals(&sent).is_empty(), "{sent:#?}");
+    assert!(
+        sent.iter()
+            .any(|s| s.flow.id.0 == PBX_FLOW && s.method().as_deref() == Some("INVITE")),
+        "Timer A still retransmits"
+    );
+    h.advance(Duration::from_secs(1));
+    let sent = h.take();
+    assert_eq!(finals(&sent)[0].code(), Some(487));
+    assert!(
+        sent.iter().all(|s| s.flow.id.0 != PBX_FLOW),
+        "no CANCEL without a provisional: {sent:#?}"
+    );
+    // Abandoned: no retransmission any more, nothing when Timer B would have fired.
+    h.advance(Duration::from_secs(120));
+    let sent = h.take();
+    assert!(sent.iter().all(|s| s.flow.id.0 != PBX_FLOW), "{sent:#?}");
+    reinvite_completes(&mut h, &ok, 4713);
+    assert_eq!(h.b2bua.calls_active(), 1);
+}
