@@ -439,3 +439,32 @@ fn without_any_provisional_the_guard_abandons_the_reinvite_without_a_cancel() {
     reinvite_completes(&mut h, &ok, 4713);
     assert_eq!(h.b2bua.calls_active(), 1);
 }
+
+/// The call ends while the cancelled copy still waits for its final response: the
+/// copy's give-up went with the call, so the end abandons it (nothing is left).
+#[test]
+fn a_call_ended_while_its_cancelled_reinvite_waits_leaves_nothing() {
+    let mut h = Harness::new();
+    let (ok, _) = stalled_reinvite(&mut h);
+    h.advance(GUARD);
+    method_to(&h.take(), PBX_FLOW, "CANCEL");
+    h.trunk_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-bye-1",
+        &ok.text(),
+        false,
+        "",
+        4713,
+        "",
+    ));
+    let sent = h.take();
+    code_to(&sent, TRUNK_FLOW, 200);
+    assert_eq!(
+        finals(&sent).len(),
+        1,
+        "the re-INVITE had its 487 already: {sent:#?}"
+    );
+    let bye = method_to(&sent, PBX_FLOW, "BYE");
+    h.pbx_sends(&pbx_response(&bye.request(), 200, ""));
+    assert_all_gone(&mut h);
+}

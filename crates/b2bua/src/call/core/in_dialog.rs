@@ -5,7 +5,8 @@
 //!
 //! Separate from new calls and from the initial INVITE's responses because these run in
 //! an established dialog pair: the request is answered on one leg from the other leg's
-//! outcome, with its own glare rules (491) and body exchange.
+//! outcome, with its own glare rules (491) and body exchange. A relayed re-INVITE holds
+//! the call's re-INVITE slot until its final response, which `reinvite_guard.rs` bounds.
 
 use std::time::Instant;
 
