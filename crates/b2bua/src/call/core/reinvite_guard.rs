@@ -7,7 +7,9 @@
 //! nothing else ends it, every later hold/resume or session refresh of the call gets 491,
 //! and the requester waits for ever. A B2BUA relaying a re-INVITE is in the position of a
 //! proxy forwarding an INVITE, for which RFC 3261 §16.6 step 11 and §16.8 define Timer C;
-//! this is that timer, started when the re-INVITE is relayed.
+//! this is that timer, started when the re-INVITE is relayed. Unlike a proxy's Timer C
+//! (§16.7 step 2) a provisional does not restart it: a peer re-sending 180 every minute
+//! would otherwise hold the slot for ever, the very failure it guards against.
 //!
 //! When it fires ([`REINVITE_GUARD`] after the relay, without a final response):
 //! - the relayed copy is cancelled: a CANCEL built from it (same branch, Call-ID, CSeq
@@ -34,8 +36,8 @@
 //! Relaying the 2xx is impossible (the requester's transaction is over), and quietly
 //! keeping the call would leave media silently wrong. Restoring the old session with a
 //! new re-INVITE would need the last agreed SDP of each leg, which the core does not keep.
-//! So, as for a 2xx that loses a race with the CANCEL of an initial INVITE (RFC 3261
-//! §15: ACK, then BYE), the mismatch is ended visibly rather than left silent. It takes a
+//! So, as a UA does with a 2xx that loses the race with its CANCEL of an initial INVITE
+//! (ACK it, then BYE), the mismatch is ended visibly rather than left silent. It takes a
 //! far end that stalled a re-INVITE for three minutes and then accepted it. When a 2xx
 //! offers (our copy had no SDP), the ACK carries no answer, the BYE following at once.
 //!
@@ -53,11 +55,12 @@ use crate::call::state::{Leg, ReinviteGuard};
 use crate::{CallHandle, TransactionId};
 
 /// How long a relayed re-INVITE may go without a final response before it is cancelled.
-/// RFC 3261 §16.6 step 11 wants Timer C above 3 minutes for a proxy, so that a callee
-/// being alerted can still answer; a re-INVITE alerts no one (the far end answers it
-/// from its own state, in milliseconds), so the lower end of that range, 180 s, only
-/// matters for broken or stalled peers, and keeps the call's re-INVITE slot blocked for
-/// no longer than a ringing call is kept (the default ring timeout).
+/// RFC 3261 §16.6 step 11 wants a proxy's Timer C larger than 3 minutes so that a callee
+/// being alerted has time to answer; a re-INVITE alerts no one (the far end answers it
+/// from its own state, in milliseconds), so that reason does not apply and 3 minutes is
+/// ample: only a broken or stalled peer reaches it, and the call's re-INVITE slot stays
+/// blocked no longer than a ringing call is kept (the default ring timeout, also 180 s).
+/// A constant: the configuration has no in-dialog timer section to put it in.
 pub(crate) const REINVITE_GUARD: Duration = Duration::from_secs(180);
 
 impl B2bua {
