@@ -117,6 +117,12 @@ seeds = {
     "mutated_cseq_bye": bytes([DEFAULT]) + inbound_answered + req(T, "BYE", sel=1, muts=[m_num(6, 0, 1)]),
     "raw_garbage": bytes([DEFAULT]) + raw(0, b"\x00\x01garbage\r\n\r\n") + raw(1, "INVITE sip:x SIP/2.0\r\n\r\n") + raw(2, "SIP/2.0 200 OK\r\n\r\n"),
     "transport_error_invite": bytes([DEFAULT]) + invite(T) + tx_error(0) + tx_error(1) + adv(1000),
+    # A re-INVITE answered only with 180: the guard cancels it after 180 s; then the
+    # CANCEL's 200 and the 487, a late 200 instead, or nothing (the give-up). sel=2 picks
+    # the re-INVITE behind the CANCEL and its retransmission.
+    "reinvite_guard": bytes([DEFAULT]) + inbound_answered + req(T, "INVITE", SDP, sel=1) + resp(P, 180) + adv(181000) + resp(P, 200) + resp(P, 487, sel=2) + req(T, "INVITE", SDP, sel=1) + resp(P, 200, SDP) + req(T, "ACK") + req(P, "BYE"),
+    "reinvite_guard_late_200": bytes([DEFAULT]) + inbound_answered + req(T, "INVITE", SDP, sel=1) + resp(P, 180) + adv(181000) + resp(P, 200, SDP, sel=2) + adv(40000),
+    "reinvite_guard_ignored": bytes([DEFAULT]) + outbound_answered + req(P, "INVITE", SDP, sel=1) + resp(T, 100) + adv(181000) + adv(40000) + req(P, "INVITE", SDP, sel=1),
     "hangup_ringing": bytes([DEFAULT]) + invite(P) + resp(T, 180) + hang_up(0) + resp(T, 487, sel=1) + adv(40000),
 }
 

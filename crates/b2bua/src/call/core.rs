@@ -20,6 +20,7 @@ mod cancel;
 mod flows;
 mod in_dialog;
 mod invite;
+mod reinvite_guard;
 mod relays;
 pub(super) mod reliable;
 mod responses;
@@ -182,6 +183,11 @@ enum TxCtx {
         /// Our request carried a body (an offer), so a 2xx is ACKed at once.
         had_offer: bool,
         answered: bool,
+        /// A provisional arrived: a CANCEL may be sent (RFC 3261 §9.1).
+        provisional: bool,
+        /// The re-INVITE guard cancelled it and answered the requester; what still
+        /// arrives for it is absorbed (see `reinvite_guard.rs`).
+        cancelled: bool,
     },
     /// A request we originated (BYE, CANCEL, PRACK): only auth challenges matter.
     /// `dialog` is the leg it was sent in, whose CSeq a digest retry takes the next of.
@@ -218,6 +224,10 @@ enum CallTimer {
     Reliable,
     /// 64*T1 after the CANCEL of leg B's INVITE (see `cancel.rs`).
     CancelGiveUp,
+    /// A relayed re-INVITE still without a final response (see `reinvite_guard.rs`).
+    ReinviteGuard,
+    /// 64*T1 after the guard's CANCEL of a relayed re-INVITE.
+    ReinviteGiveUp,
 }
 
 /// The B2BUA core, sans-IO (quinn-proto style).
@@ -542,6 +552,8 @@ impl B2bua {
                 CallTimer::AckWait => self.ack_timer(now, at, call),
                 CallTimer::Reliable => self.reliable_timer(now, at, call),
                 CallTimer::CancelGiveUp => self.cancel_give_up(now, call),
+                CallTimer::ReinviteGuard => self.reinvite_guard_fired(now, call),
+                CallTimer::ReinviteGiveUp => self.reinvite_give_up(now, at, call),
             }
             self.drain(now, None);
         }
@@ -563,7 +575,31 @@ impl B2bua {
                 .is_some_and(|w| w.next == Some(at) || w.give_up == at),
             CallTimer::Reliable => reliable::timer_live(c, at),
             CallTimer::CancelGiveUp => c.state == CallState::Cancelling,
+            CallTimer::ReinviteGuard => c.reinvite_guard.is_some_and(|g| g.deadline == at),
+            CallTimer::ReinviteGiveUp => c.cancelled_reinvites.iter().any(|&(_, g)| g == at),
         }
+    }
+
+    /// Schedules call timer `kind` of `call` at `at`.
+    fn push_timer(&mut self, at: Instant, call: CallHandle, kind: CallTimer) {
+        self.timers.push(Reverse((at, call, kind)));
+        self.compact_timers();
+    }
+
+    /// A cancelled deadline (a ring timer of an answered call, a 2xx retransmission
+    /// ended by its ACK, a re-INVITE guard cleared by the final response, any timer of
+    /// an ended call) stays in the heap until it reaches the top. Most go within 64*T1,
+    /// but a re-INVITE guard is set 3 minutes out, so a peer sending re-INVITE after
+    /// re-INVITE would pile them up: the heap is rebuilt with the live entries only
+    /// once it holds several times more than the calls can have live (a handful each),
+    /// which keeps it proportional to the calls at an amortised constant cost.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 64 + 8 * self.calls.len() {
+            return;
+        }
+        let mut heap = std::mem::take(&mut self.timers);
+        heap.retain(|&Reverse((at, call, kind))| self.timer_live(at, call, kind));
+        self.timers = heap;
     }
 
     fn drain(&mut self, now: Instant, side: Option<Side>) {
@@ -594,7 +630,7 @@ impl B2bua {
 
     fn end_call(&mut self, handle: CallHandle, status: u16) {
         if let Some(call) = self.calls.remove(&handle) {
-            if call.reinvite_busy {
+            if call.reinvite_busy || !call.cancelled_reinvites.is_empty() {
                 self.ended_mid_reinvite.push(handle);
             }
             for d in &call.legs {
@@ -602,6 +638,7 @@ impl B2bua {
                     .remove(&(d.call_id.clone(), d.local_tag.clone()));
             }
             self.release_call(handle);
+            self.compact_timers();
             if call.state != CallState::Cancelling {
                 self.events.push_back(B2buaEvent::CallEnded {
                     call: handle,
@@ -722,15 +759,34 @@ impl B2bua {
                 }
             }
             Some(TxCtx::RelayOut {
-                server, call, leg, ..
+                server,
+                call,
+                leg,
+                request,
+                cancelled,
+                ..
             }) => {
-                let (server, h, leg) = (*server, *call, *leg);
-                if let Some(TxCtx::RelayIn { request, .. }) = self.txs.get(&server) {
-                    let request = request.clone();
+                let (server, h, leg, cancelled) = (*server, *call, *leg, *cancelled);
+                let is_invite = request.method == Method::Invite;
+                if cancelled {
+                    // Abandoned by the re-INVITE guard's give-up (or failed after its
+                    // CANCEL): the requester has its answer and the call has moved on,
+                    // maybe to a newer re-INVITE whose busy state this must not touch.
+                    self.reinvite_settled(h, id);
+                    return;
+                }
+                // The record goes with the answer: a retransmission of the request is
+                // absorbed by its server transaction, which repeats the 408 without
+                // involving us, and nothing else reads the record once the relayed copy
+                // has failed (its transaction terminates right after this event).
+                if let Some(TxCtx::RelayIn { request }) = self.txs.remove(&server) {
                     self.respond(now, server, &request, 408, None, &[]);
                 }
-                if let Some(call) = self.calls.get_mut(&h) {
-                    call.reinvite_busy = false;
+                if is_invite {
+                    self.reinvite_settled(h, id);
+                    if let Some(call) = self.calls.get_mut(&h) {
+                        call.reinvite_busy = false;
+                    }
                 }
                 self.relay_failed(now, h, leg);
             }
@@ -740,8 +796,14 @@ impl B2bua {
 
     fn on_response(&mut self, now: Instant, id: TransactionId, response: Response) {
         let code = code_of(&response);
-        // Only a call's INVITE cares about a 100: a CANCEL may be waiting for it.
-        if code == 100 && !matches!(self.txs.get(&id), Some(TxCtx::InviteOut(_))) {
+        // Only INVITEs care about a 100: a CANCEL may be waiting for it (the call's, or
+        // the re-INVITE guard's).
+        if code == 100
+            && !matches!(
+                self.txs.get(&id),
+                Some(TxCtx::InviteOut(_) | TxCtx::RelayOut { .. })
+            )
+        {
             return;
         }
         if (code == 401 || code == 407) && self.retry_with_auth(now, id, &response) {

@@ -105,6 +105,15 @@ pub(crate) struct AwaitAck {
     pub(crate) deferred: Option<(Leg, u32)>,
 }
 
+/// A relayed re-INVITE without a final response yet (RFC 3261 §16.6 step 11, Timer C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReinviteGuard {
+    /// The relayed copy's client transaction (the re-sent one after a digest retry).
+    pub(crate) tx: TransactionId,
+    /// When it is cancelled if still without a final response.
+    pub(crate) deadline: Instant,
+}
+
 /// One call: two dialogs and the transactions in flight between them.
 #[derive(Debug)]
 pub(crate) struct Call {
@@ -117,6 +126,12 @@ pub(crate) struct Call {
     pub(crate) await_ack: Option<AwaitAck>,
     /// A re-INVITE is being relayed (a second one gets 491).
     pub(crate) reinvite_busy: bool,
+    /// The relayed re-INVITE that has had no final response yet, and when the guard gives
+    /// up on it (see `core/reinvite_guard.rs`).
+    pub(crate) reinvite_guard: Option<ReinviteGuard>,
+    /// Relayed re-INVITEs the guard cancelled, still waiting for their final response:
+    /// (client transaction, when it is abandoned). Empty on nearly every call.
+    pub(crate) cancelled_reinvites: Vec<(TransactionId, Instant)>,
     /// The caller required 100rel: our reliable provisionals to it (RFC 3262). Boxed:
     /// most calls have none, and those that do drop it at the ACK.
     pub(crate) reliable: Option<Box<super::core::reliable::CallerReliability>>,

@@ -12,6 +12,7 @@ mod outbound;
 mod pinning;
 mod prack;
 mod reconnect;
+mod reinvite_guard;
 mod shards;
 mod trunks;
 mod update;

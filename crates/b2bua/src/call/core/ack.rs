@@ -9,7 +9,6 @@
 //! 6026): retransmitting that 2xx and matching its ACK is the dialog's job, done here
 //! for both the initial INVITE and re-INVITEs.
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use rsip::{Method, Request, Response};
@@ -103,9 +102,9 @@ impl B2bua {
         give_up: Instant,
     ) {
         if let Some(n) = next {
-            self.timers.push(Reverse((n, handle, kind)));
+            self.push_timer(n, handle, kind);
         }
-        self.timers.push(Reverse((give_up, handle, kind)));
+        self.push_timer(give_up, handle, kind);
     }
 
     /// The 2xx retransmission timer, or the give-up (no ACK in 64*T1: hang up both legs,
@@ -130,8 +129,7 @@ impl B2bua {
         w.next = Some(next);
         let (server, r) = (w.server, w.response.clone());
         let _ = self.layer.send_response(now, server, r);
-        self.timers
-            .push(Reverse((next, handle, CallTimer::AckWait)));
+        self.push_timer(next, handle, CallTimer::AckWait);
     }
 
     /// A 2xx came again on `leg` of `handle`: our ACK was lost, so it goes again (RFC

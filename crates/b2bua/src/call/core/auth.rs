@@ -57,9 +57,11 @@ impl B2bua {
                 },
                 None => return false,
             },
+            // A relay the re-INVITE guard cancelled is not re-sent.
             Some(TxCtx::RelayOut {
                 request,
                 auth_tried: false,
+                cancelled: false,
                 call,
                 leg,
                 ..
@@ -141,6 +143,8 @@ impl B2bua {
                 auth_tried: true,
                 had_offer,
                 answered: false,
+                provisional: false,
+                cancelled: false,
             },
             Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
             Some(TxCtx::Register { trunk, .. }) => TxCtx::Register {
@@ -161,6 +165,15 @@ impl B2bua {
         self.counters.auth_retries += 1;
         if let Some(t) = register {
             self.register_retried(t, new_id);
+        }
+        // A relayed re-INVITE's guard follows it to the re-sent copy (same deadline: the
+        // requester has been waiting since the first one).
+        if let Some(h) = call
+            && let Some(c) = self.calls.get_mut(&h)
+            && let Some(g) = c.reinvite_guard.as_mut()
+            && g.tx == id
+        {
+            g.tx = new_id;
         }
         if let Some(h) = call
             && let Some(c) = self.calls.get_mut(&h)

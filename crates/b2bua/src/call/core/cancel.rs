@@ -15,7 +15,6 @@
 //! final response is received after 64*T1 seconds, the client transaction SHOULD be
 //! considered cancelled and destroyed".
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use rsip::{Method, Request};
@@ -105,8 +104,7 @@ impl B2bua {
     /// 64*T1 for the final response.
     pub(super) fn arm_cancel_give_up(&mut self, now: Instant, handle: CallHandle) {
         let at = now + self.config.transactions.timers().t1x64();
-        self.timers
-            .push(Reverse((at, handle, CallTimer::CancelGiveUp)));
+        self.push_timer(at, handle, CallTimer::CancelGiveUp);
     }
 
     /// 64*T1 after the CANCEL: the INVITE on leg B is considered cancelled; its

@@ -5,7 +5,8 @@
 //!
 //! Separate from new calls and from the initial INVITE's responses because these run in
 //! an established dialog pair: the request is answered on one leg from the other leg's
-//! outcome, with its own glare rules (491) and body exchange.
+//! outcome, with its own glare rules (491) and body exchange. A relayed re-INVITE holds
+//! the call's re-INVITE slot until its final response, which `reinvite_guard.rs` bounds.
 
 use std::time::Instant;
 
@@ -148,18 +149,21 @@ impl B2bua {
             auth_tried: false,
             had_offer,
             answered: false,
+            provisional: false,
+            cancelled: false,
         };
-        if self
-            .send_client_wire(now, req, branch, Some(wire), side, flow, ctx)
-            .is_none()
-        {
+        let Some(client) = self.send_client_wire(now, req, branch, Some(wire), side, flow, ctx)
+        else {
             self.respond(now, server, &request, 500, None, &[]);
             return;
-        }
-        if is_invite && let Some(call) = self.calls.get_mut(&handle) {
-            call.reinvite_busy = true;
-        }
+        };
         self.txs.insert(server, TxCtx::RelayIn { request });
+        if is_invite {
+            if let Some(call) = self.calls.get_mut(&handle) {
+                call.reinvite_busy = true;
+            }
+            self.arm_reinvite_guard(now, handle, client);
+        }
     }
 
     pub(super) fn on_relay_response(
@@ -176,12 +180,24 @@ impl B2bua {
             had_offer,
             answered,
             request,
+            provisional,
+            cancelled,
             ..
         }) = self.txs.get_mut(&id)
         else {
             return;
         };
+        if code < 200 {
+            *provisional = true;
+        }
         let (handle, to, server, had_offer) = (*handle, *leg, *server, *had_offer);
+        if *cancelled {
+            if code >= 200 {
+                let first = !std::mem::replace(answered, true);
+                self.late_reinvite_response(now, handle, id, to, &response, first);
+            }
+            return;
+        }
         let is_invite = request.method == Method::Invite;
         // The offer of an UPDATE we sent the caller: the last SDP it got from us if the
         // UPDATE succeeds (see `caller_sdp_renegotiated`).
@@ -199,6 +215,9 @@ impl B2bua {
             return;
         }
         *answered = true;
+        if is_invite {
+            self.reinvite_settled(handle, id);
+        }
         let from = to.other();
         let Some(TxCtx::RelayIn { request: orig, .. }) = self.txs.get(&server) else {
             return;

@@ -6,7 +6,6 @@
 //! must pass (call cap, admission, Max-Forwards, `Require`, identities that may cross)
 //! is checked here, before anything is allocated.
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use drawbridge_sip::sdp::LegOrigin;
@@ -162,6 +161,8 @@ impl B2bua {
                 ring_deadline: None,
                 await_ack: None,
                 reinvite_busy: false,
+                reinvite_guard: None,
+                cancelled_reinvites: Vec::new(),
                 reliable,
             },
         );
@@ -234,7 +235,7 @@ impl B2bua {
             }
             call.incoming = Some((id, request));
         }
-        self.timers.push(Reverse((ring, handle, CallTimer::Ring)));
+        self.push_timer(ring, handle, CallTimer::Ring);
         self.txs.insert(id, TxCtx::InviteIn(handle));
         self.counters.calls_started += 1;
         self.events.push_back(B2buaEvent::CallStarted {

@@ -5,7 +5,9 @@
 //! finish it: the far end may have sent a provisional and never a final (an INVITE client
 //! transaction in Proceeding runs no timer), and the requester's INVITE server
 //! transaction would never get a final response, both kept for ever and counted against
-//! the transaction cap. So when such a call ends, the requester gets 487 (RFC 3261
+//! the transaction cap (on a live call the re-INVITE guard, `reinvite_guard.rs`, bounds
+//! that; the call's end takes the guard with it, and the relays the guard cancelled are
+//! finished here too). So when such a call ends, the requester gets 487 (RFC 3261
 //! §15.1.2: pending requests of a dialog a BYE ends are answered 487) and the relayed
 //! copy is abandoned.
 

@@ -44,7 +44,6 @@
 //! provisionals: RFC 3262 §3 lets the UAS choose, and it saves the caller a PRACK round
 //! trip per provisional.
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -338,8 +337,7 @@ impl B2bua {
         w.next = Some(next);
         let r = p.response.clone();
         let _ = self.layer.send_response(now, tx, r);
-        self.timers
-            .push(Reverse((next, handle, CallTimer::Reliable)));
+        self.push_timer(next, handle, CallTimer::Reliable);
     }
 
     /// No PRACK in 64*T1: the caller gets 500 and the callee's leg goes (RFC 3262 §3).
