@@ -380,8 +380,8 @@ pub fn parse_built(bytes: &[u8]) -> Result<SipMessage, ParseError> {
 
 /// The top Via must parse as a typed header (the B2BUA reads it for every message, and a
 /// 400 now is better than a failure deep in a transaction), and so must From and To of a
-/// request that may start a dialog: the B2BUA takes the caller's and callee's identity
-/// from them. The Request-URI, and those From and To, must also be SIP(S) or tel URIs as
+/// request that may start a dialog (one without a To tag, other than ACK and CANCEL): the
+/// B2BUA takes the caller's and callee's identity from them. The Request-URI, and those From and To, must also be SIP(S) or tel URIs as
 /// rsip reads them: rsip "parses" some foreign URIs without a scheme (`mailto:a@b` as user
 /// `mailto`, password `a`), which must not reach the B2BUA as if they were SIP.
 fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
@@ -390,12 +390,15 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
     let starts_dialog = match msg {
         SipMessage::Request(r) => {
             check_request_uri_scheme(&r.uri)?;
-            !msg.headers().iter().any(|h| match h {
-                Header::To(t) => {
-                    crate::fields::name_addr_param(t.value(), "tag").is_some_and(|t| !t.is_empty())
-                }
-                _ => false,
-            })
+            // An ACK or CANCEL never starts a dialog: each matches an INVITE (by branch or
+            // by tags), and an ACK for a failure repeats the failure's To as it came (RFC
+            // 3261 §17.1.1.3), tag or not.
+            !matches!(r.method, rsip::Method::Ack | rsip::Method::Cancel)
+                && !msg.headers().iter().any(|h| match h {
+                    Header::To(t) => crate::fields::name_addr_param(t.value(), "tag")
+                        .is_some_and(|t| !t.is_empty()),
+                    _ => false,
+                })
         }
         SipMessage::Response(_) => false,
     };

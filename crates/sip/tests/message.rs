@@ -413,6 +413,20 @@ fn from_and_to_are_checked_typed_only_in_requests_that_may_start_a_dialog() {
         ParseError::UnsupportedUriScheme,
         "an empty tag is no tag: still a new dialog"
     );
+    // The ACK for a failure repeats the failure's To as it came, tag or not (found by
+    // fuzzing: the ACK drawbridge built for a 487 whose To had a mangled tag parameter
+    // was refused by drawbridge's own parser).
+    let odd_to = "To: <sip:bob@198.51.100.7>;tag\u{95}=x";
+    for method in ["ACK", "CANCEL"] {
+        let text = INVITE
+            .replace("INVITE", method)
+            .replace("To: <sip:bob@198.51.100.7>", odd_to);
+        assert!(parse(&text).is_ok(), "{method} starts no dialog");
+    }
+    assert!(
+        parse(&INVITE.replace("To: <sip:bob@198.51.100.7>", odd_to)).is_err(),
+        "an INVITE with that To starts a dialog and is checked"
+    );
 }
 
 /// A top Via whose branch or sent-by the B2BUA's text readers and rsip read differently
