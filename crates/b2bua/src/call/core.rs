@@ -272,6 +272,8 @@ pub struct B2bua {
     /// Client transaction → its branch in `pins` (so nothing scans `pins`).
     pin_of: HashMap<TransactionId, String>,
     timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
+    /// Live entries the last compaction kept: the next waits until the heap has doubled.
+    timers_kept: usize,
     events: VecDeque<B2buaEvent>,
     counters: Counters,
     /// Keep-alive and registration state, per trunk (same index as the config).
@@ -350,6 +352,7 @@ impl B2bua {
             pins: HashMap::new(),
             pin_of: HashMap::new(),
             timers: BinaryHeap::new(),
+            timers_kept: 0,
             events: VecDeque::new(),
             counters: Counters::default(),
             closed: flows::ClosedFlows::default(),
@@ -592,13 +595,17 @@ impl B2bua {
     /// but a re-INVITE guard is set 3 minutes out, so a peer sending re-INVITE after
     /// re-INVITE would pile them up: the heap is rebuilt with the live entries only
     /// once it holds several times more than the calls can have live (a handful each),
-    /// which keeps it proportional to the calls at an amortised constant cost.
+    /// which keeps it proportional to the calls. It also waits until the heap is twice what
+    /// the last compaction kept, so a heap of mostly live entries is not rescanned at every
+    /// push: the cost stays amortised constant whatever the timers per call.
     fn compact_timers(&mut self) {
-        if self.timers.len() <= 64 + 8 * self.calls.len() {
+        let limit = (8 * self.calls.len()).max(2 * self.timers_kept);
+        if self.timers.len() <= 64 + limit {
             return;
         }
         let mut heap = std::mem::take(&mut self.timers);
         heap.retain(|&Reverse((at, call, kind))| self.timer_live(at, call, kind));
+        self.timers_kept = heap.len();
         self.timers = heap;
     }
 
