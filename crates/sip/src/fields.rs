@@ -32,6 +32,40 @@ pub fn name_addr_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     find_param(params, name)
 }
 
+/// The value with every header parameter called `name` (case-insensitive) removed, as
+/// [`name_addr_param`] finds them; everything else exactly as it came (`"Name" <uri;p>;x`
+/// from `"Name" <uri;p>;tag=1;x`).
+#[must_use]
+pub fn without_name_addr_param(value: &str, name: &str) -> String {
+    let value = value.trim();
+    let rest = skip_display_name(value);
+    let head_len = value.len() - rest.len();
+    let params_at = match rest.find('<') {
+        Some(open) => rest[open..].find('>').map(|close| open + close + 1),
+        None => {
+            let end = rest.find('?').unwrap_or(rest.len());
+            rest[..end].find(';')
+        }
+    };
+    let Some(params_at) = params_at.map(|p| head_len + p) else {
+        return value.to_owned();
+    };
+    let mut out = String::with_capacity(value.len());
+    out.push_str(value[..params_at].trim_end());
+    let mut params = &value[params_at..];
+    while let Some(rest) = params.trim_start().strip_prefix(';') {
+        let end = param_end(rest);
+        let param = rest[..end].trim();
+        let n = param.split_once('=').map_or(param, |(n, _)| n);
+        if !n.trim().eq_ignore_ascii_case(name) {
+            out.push(';');
+            out.push_str(param);
+        }
+        params = &rest[end..];
+    }
+    out
+}
+
 /// The Via parameter `name` (case-insensitive), as [`name_addr_param`].
 #[must_use]
 pub fn via_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
@@ -169,5 +203,24 @@ mod tests {
         assert_eq!(via_sent_by("SIP/2.0/UDP host"), Some("host"));
         assert_eq!(via_sent_by("garbage"), None);
         assert_eq!(via_param("SIP/2.0/UDP h", "branch"), None);
+    }
+
+    #[test]
+    fn a_tag_is_removed_and_nothing_else_changes() {
+        let cases = [
+            (
+                "\"Alice ;tag=x <y>\" <sip:a@h;tag=uri>;tag=1;x=\"q;tag=2\"",
+                "\"Alice ;tag=x <y>\" <sip:a@h;tag=uri>;x=\"q;tag=2\"",
+            ),
+            ("<sip:a@h>;TAG=1;tag=2", "<sip:a@h>"),
+            ("sip:a@h;tag=1;lr", "sip:a@h;lr"),
+            ("<sip:a@h>;tag", "<sip:a@h>"),
+            ("  Bob <sip:b@h>  ", "Bob <sip:b@h>"),
+            ("<sip:a@h> ; x = 1 ; tag = 9", "<sip:a@h>;x = 1"),
+            ("sip:a@h?subject=x;tag=1", "sip:a@h?subject=x;tag=1"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(without_name_addr_param(value, "tag"), expected, "{value}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What crosses from one leg to the other: the allow-list filter, identities, reason
 //! phrases, and small header readers.
 
-use drawbridge_sip::fields::{name_addr_param, via_param};
+use drawbridge_sip::fields::{self, name_addr_param, via_param};
 use rsip::headers::ToTypedHeader as _;
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Headers};
@@ -314,23 +314,13 @@ pub(crate) fn record_routes(headers: &Headers) -> Vec<String> {
         .collect()
 }
 
-/// The From or To header value without its tag parameter.
+/// The From or To header value without its tag parameter, otherwise as it came (the
+/// parser has checked From and To of a dialog-starting request typed).
 pub(crate) fn uri_without_tag(headers: &Headers, to: bool) -> Option<String> {
-    headers.iter().find_map(|h| {
-        let mut typed = match h {
-            Header::To(t) if to => {
-                let t = t.typed().ok()?;
-                rsip::typed::From {
-                    display_name: t.display_name,
-                    uri: t.uri,
-                    params: t.params,
-                }
-            }
-            Header::From(f) if !to => f.typed().ok()?,
-            _ => return None,
-        };
-        typed.params.retain(|p| !matches!(p, rsip::Param::Tag(_)));
-        Some(typed.to_string())
+    headers.iter().find_map(|h| match h {
+        Header::To(t) if to => Some(fields::without_name_addr_param(t.value(), "tag")),
+        Header::From(f) if !to => Some(fields::without_name_addr_param(f.value(), "tag")),
+        _ => None,
     })
 }
 
