@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use drawbridge_sip::sdp::{
-    Direction, LegOrigin, MediaPorts, Rewrite, SdpError, SessionDescription,
+    Direction, LegOrigin, MediaKind, MediaPorts, Rewrite, SdpError, SessionDescription,
 };
 
 const RICH_OFFER: &str = "v=0\r\n\
@@ -73,7 +73,7 @@ const INSIDE: &[&str] = &[
     "pbx01",
 ];
 
-fn offer() -> SessionDescription {
+fn offer() -> SessionDescription<'static> {
     SessionDescription::parse(RICH_OFFER.as_bytes()).unwrap()
 }
 
@@ -94,21 +94,26 @@ fn ports() -> [MediaPorts; 3] {
     ]
 }
 
-fn rewrite(sdp: &SessionDescription, address: IpAddr) -> SessionDescription {
-    sdp.rewrite(&Rewrite {
-        address,
-        ports: &ports(),
-        username: "-",
-        sess_id: 777,
-        sess_version: 1,
-    })
-    .unwrap()
+/// The rewritten text (canonical: it parses and re-serialises unchanged, checked here).
+fn rewrite(sdp: &SessionDescription<'_>, address: IpAddr) -> String {
+    let out = sdp
+        .rewrite(&Rewrite {
+            address,
+            ports: &ports(),
+            username: "-",
+            sess_id: 777,
+            sess_version: 1,
+        })
+        .unwrap();
+    let again = SessionDescription::parse(out.as_bytes()).unwrap();
+    assert_eq!(again.to_string(), out);
+    out
 }
 
 #[test]
 fn rewrite_leaks_no_inside_address_or_identity() {
     for ours in ["203.0.113.5", "2001:db8::5"] {
-        let out = rewrite(&offer(), ours.parse().unwrap()).to_string();
+        let out = rewrite(&offer(), ours.parse().unwrap());
         for needle in INSIDE {
             assert!(
                 !out.contains(needle),
@@ -124,8 +129,7 @@ fn rewrite_leaks_no_inside_address_or_identity() {
 
 #[test]
 fn rewrite_keeps_codecs_directions_and_sets_our_ports() {
-    let out = rewrite(&offer(), "203.0.113.5".parse().unwrap());
-    let text = out.to_string();
+    let text = rewrite(&offer(), "203.0.113.5".parse().unwrap());
     assert!(text.starts_with(
         "v=0\r\no=- 777 1 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n"
     ));
@@ -188,17 +192,22 @@ fn rewrite_needs_one_port_entry_per_media_line() {
 
 #[test]
 fn extraction_for_the_media_layer() {
-    let info = offer().media_info();
+    let sdp = offer();
+    let info = sdp.media_info();
     assert_eq!(info.len(), 3);
-    assert_eq!(info[0].kind, "audio");
+    assert_eq!(info[0].kind, MediaKind::Audio);
+    assert_eq!(info[1].kind, MediaKind::Video);
     assert_eq!(info[0].port, 49170);
-    assert_eq!(info[0].proto, "RTP/AVP");
+    assert_eq!(sdp.media[0].proto, "RTP/AVP");
     assert_eq!(
         info[0].address,
         Some("10.20.30.40".parse().unwrap()),
         "media c= wins"
     );
-    assert_eq!(info[0].payload_types, vec![0, 8, 101]);
+    assert_eq!(
+        sdp.media[0].payload_types().collect::<Vec<_>>(),
+        vec![0, 8, 101]
+    );
     assert_eq!(info[0].direction, Direction::SendRecv);
     assert_eq!(info[0].rtcp.unwrap().port, 49171);
     assert_eq!(
@@ -235,11 +244,13 @@ fn hold_is_detected_and_survives_the_rewrite() {
             sess_version: 1,
         })
         .unwrap();
+    assert!(out.contains("m=audio 30000 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n"));
     assert!(
-        out.to_string()
-            .contains("m=audio 30000 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n")
+        SessionDescription::parse(out.as_bytes())
+            .unwrap()
+            .media_info()[0]
+            .on_hold
     );
-    assert!(out.media_info()[0].on_hold);
 
     let new = SessionDescription::parse(HOLD_NEW.as_bytes()).unwrap();
     let info = new.media_info();
@@ -339,7 +350,7 @@ fn round_trip_is_byte_exact() {
 
 #[test]
 fn output_is_accepted_by_sdp_types_too() {
-    let out = rewrite(&offer(), "2001:db8::5".parse().unwrap()).to_bytes();
+    let out = rewrite(&offer(), "2001:db8::5".parse().unwrap()).into_bytes();
     let other = sdp_types::Session::parse(&out).unwrap();
     assert_eq!(other.medias.len(), 3);
     assert_eq!(other.origin.unicast_address, "2001:db8::5");
@@ -355,7 +366,7 @@ fn leg_origin_versions() {
         1,
         "same SDP re-sent: same version"
     );
-    let mut b = a.origin.clone();
+    let mut b = a.origin;
     b.sess_version += 1;
     assert_eq!(leg.version_for(&b), 2);
     assert_eq!(leg.version_for(&b), 2);
@@ -371,11 +382,43 @@ c: application/sdp\r\nl: {}\r\n\r\n{RICH_OFFER}",
     );
     let mut msg = drawbridge_sip::parse_message(invite.as_bytes(), &Default::default()).unwrap();
     let sdp = SessionDescription::parse(msg.body()).unwrap();
-    let out = rewrite(&sdp, "203.0.113.5".parse().unwrap()).to_bytes();
+    let out = rewrite(&sdp, "203.0.113.5".parse().unwrap()).into_bytes();
     let len = out.len();
     drawbridge_sip::set_body(&mut msg, out, Some("application/sdp"));
     let wire = drawbridge_sip::to_bytes(&msg);
     let again = drawbridge_sip::parse_message(&wire, &Default::default()).unwrap();
     assert_eq!(again.body().len(), len);
     assert!(String::from_utf8_lossy(&wire).contains(&format!("Content-Length: {len}\r\n")));
+}
+
+#[test]
+fn leg_origin_notices_a_new_session_id_at_the_same_version() {
+    let mut leg = LegOrigin::new(4242, 1);
+    let a = offer();
+    assert_eq!(leg.version_for(&a.origin), 1);
+    let mut b = a.origin;
+    b.sess_id = "2890844525";
+    assert_eq!(leg.version_for(&b), 2, "other session id");
+    b.sess_id = "02890844525";
+    assert_eq!(leg.version_for(&b), 3, "leading zero: another id as text");
+    assert_eq!(leg.version_for(&b), 3);
+    b.sess_id = "99999999999999999999";
+    assert_eq!(leg.version_for(&b), 4, "20 digits, above u64");
+    assert_eq!(leg.version_for(&b), 4);
+}
+
+#[test]
+fn media_formats_tolerate_runs_of_spaces_and_serialize_canonically() {
+    let text = "v=0\r\no=- 1 2 IN IP4 h\r\ns=-\r\nt=0 0\r\nm=audio  4000  RTP/AVP  0   8 101\r\n";
+    let sdp = SessionDescription::parse(text.as_bytes()).unwrap();
+    let m = &sdp.media[0];
+    assert_eq!((m.media, m.port, m.proto), ("audio", 4000, "RTP/AVP"));
+    assert_eq!(m.formats.iter().collect::<Vec<_>>(), ["0", "8", "101"]);
+    let canonical = sdp.to_string();
+    assert!(canonical.ends_with("m=audio 4000 RTP/AVP 0 8 101\r\n"));
+    assert_eq!(
+        SessionDescription::parse(canonical.as_bytes()).unwrap(),
+        sdp,
+        "equal format by format"
+    );
 }

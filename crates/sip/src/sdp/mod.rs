@@ -18,7 +18,8 @@ mod parse;
 mod rewrite;
 
 pub use model::{
-    Connection, Direction, Line, MediaDescription, MediaInfo, Origin, RtcpAttr, SessionDescription,
+    Connection, Direction, Formats, Line, MediaDescription, MediaInfo, MediaKind, Origin, RtcpAttr,
+    SessionDescription,
 };
 pub use parse::SdpError;
 pub use rewrite::{KEPT_ATTRIBUTES, LegOrigin, MediaPorts, Rewrite};

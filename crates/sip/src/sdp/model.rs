@@ -4,97 +4,128 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 /// One `x=value` line kept as text (every line the model does not interpret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
     /// The line type letter (`a`, `b`, `t` …).
     pub kind: u8,
     /// Everything after `=`.
-    pub value: String,
+    pub value: &'a str,
 }
 
-impl Line {
+impl<'a> Line<'a> {
     /// For `a=name[:value]`: the attribute name; `None` for other line types.
-    pub fn attribute_name(&self) -> Option<&str> {
-        (self.kind == b'a').then(|| self.value.split_once(':').map_or(&*self.value, |(n, _)| n))
+    pub fn attribute_name(&self) -> Option<&'a str> {
+        (self.kind == b'a').then(|| self.value.split_once(':').map_or(self.value, |(n, _)| n))
     }
 }
 
 /// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
     /// Username (`-` when none).
-    pub username: String,
+    pub username: &'a str,
     /// Session id: decimal digits, kept as text (it may exceed u64 in the wild).
-    pub sess_id: String,
+    pub sess_id: &'a str,
     /// Session version.
     pub sess_version: u64,
     /// Network type, `IN`.
-    pub nettype: String,
+    pub nettype: &'a str,
     /// `IP4` or `IP6`.
-    pub addrtype: String,
+    pub addrtype: &'a str,
     /// The originating host (address or name).
-    pub address: String,
+    pub address: &'a str,
 }
 
 /// `c=<nettype> <addrtype> <connection-address>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection<'a> {
     /// Network type, `IN`.
-    pub nettype: String,
+    pub nettype: &'a str,
     /// `IP4` or `IP6`.
-    pub addrtype: String,
+    pub addrtype: &'a str,
     /// Address, possibly with `/ttl[/n]` (multicast) or a host name.
-    pub address: String,
+    pub address: &'a str,
 }
 
-impl Connection {
-    /// A unicast `IN IP4|IP6 <ip>` connection line.
-    pub fn from_ip(ip: IpAddr) -> Self {
-        Self {
-            nettype: "IN".into(),
-            addrtype: if ip.is_ipv4() { "IP4" } else { "IP6" }.into(),
-            address: ip.to_string(),
-        }
-    }
-
+impl Connection<'_> {
     /// The address as an IP, if it is one (no TTL suffix, not a host name).
     pub fn ip(&self) -> Option<IpAddr> {
         self.address.parse().ok()
     }
 }
 
+/// The format list of an `m=` line (payload type numbers for RTP), kept as the text of the
+/// line so parsing allocates nothing per format. Iterate with [`Self::iter`]; equality is
+/// format by format (the separating spaces do not count).
+#[derive(Clone, Copy)]
+pub struct Formats<'a>(&'a str);
+
+impl<'a> Formats<'a> {
+    /// The formats in `list`, separated by spaces. The parser refuses an `m=` line without
+    /// formats; a hand-built empty list serializes as no formats.
+    pub fn new(list: &'a str) -> Self {
+        Self(list)
+    }
+
+    /// The formats in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.0.split(' ').filter(|f| !f.is_empty())
+    }
+}
+
+impl PartialEq for Formats<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Formats<'_> {}
+
+impl fmt::Debug for Formats<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// One `m=` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaDescription {
+pub struct MediaDescription<'a> {
     /// `audio`, `video`, `image`, `application`, `text`, `message` …
-    pub media: String,
+    pub media: &'a str,
     /// Transport port; 0 = stream disabled / rejected (RFC 3264 §5.1, §6).
     pub port: u16,
     /// The `/<number of ports>` suffix.
     pub num_ports: Option<u16>,
     /// `RTP/AVP`, `RTP/SAVP`, `udptl` …
-    pub proto: String,
+    pub proto: &'a str,
     /// Format list (payload type numbers for RTP).
-    pub formats: Vec<String>,
+    pub formats: Formats<'a>,
     /// Media-level `c=`.
-    pub connection: Option<Connection>,
+    pub connection: Option<Connection<'a>>,
     /// The other media-level lines, in order (`i`, `b`, `k`, `a`).
-    pub lines: Vec<Line>,
+    pub lines: Vec<Line<'a>>,
 }
 
-/// A parsed session description.
+impl<'a> MediaDescription<'a> {
+    /// The numeric formats (RTP payload types) in order; other formats are skipped.
+    pub fn payload_types(&self) -> impl Iterator<Item = u8> + use<'a> {
+        self.formats.iter().filter_map(|f| f.parse().ok())
+    }
+}
+
+/// A parsed session description, borrowing its text from the parsed body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionDescription {
+pub struct SessionDescription<'a> {
     /// `o=`.
-    pub origin: Origin,
+    pub origin: Origin<'a>,
     /// `s=`.
-    pub session_name: String,
+    pub session_name: &'a str,
     /// Session-level `c=`.
-    pub connection: Option<Connection>,
+    pub connection: Option<Connection<'a>>,
     /// The other session-level lines, in order (`i u e p b t r z k a`).
-    pub lines: Vec<Line>,
+    pub lines: Vec<Line<'a>>,
     /// The `m=` sections.
-    pub media: Vec<MediaDescription>,
+    pub media: Vec<MediaDescription<'a>>,
 }
 
 /// Media direction (RFC 3264 §5.1, RFC 8866 §6.7).
@@ -119,22 +150,55 @@ pub struct RtcpAttr {
     pub address: Option<IpAddr>,
 }
 
-/// What the media layer needs to know about one `m=` line.
+/// The media type of an `m=` line, as far as the media layer distinguishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaKind {
+    /// `audio`.
+    Audio,
+    /// `video`.
+    Video,
+    /// `image` (T.38 fax).
+    Image,
+    /// `application`.
+    Application,
+    /// `text`.
+    Text,
+    /// `message`.
+    Message,
+    /// Any other token (the text is in [`MediaDescription::media`]).
+    Other,
+}
+
+impl MediaKind {
+    /// The kind named by an `m=` media token (case-sensitive, as RFC 8866 registers them).
+    pub fn from_token(media: &str) -> Self {
+        match media {
+            "audio" => Self::Audio,
+            "video" => Self::Video,
+            "image" => Self::Image,
+            "application" => Self::Application,
+            "text" => Self::Text,
+            "message" => Self::Message,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// What the media layer needs to know about one `m=` line. Owns nothing on the heap, so
+/// extracting it costs one allocation per SDP (the Vec); the transport protocol and the
+/// payload types are in the [`MediaDescription`] it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaInfo {
-    /// Media type (`audio` …).
-    pub kind: String,
+    /// Media type.
+    pub kind: MediaKind,
     /// Port as offered (0 = disabled).
     pub port: u16,
-    /// Transport protocol (`RTP/AVP` …).
-    pub proto: String,
     /// Effective connection address: media-level `c=` over session-level; `None` if absent
     /// or not an IP literal.
     pub address: Option<IpAddr>,
     /// Effective direction: media-level attribute over session-level, default sendrecv.
     pub direction: Direction,
-    /// RTP payload types (the numeric formats).
-    pub payload_types: Vec<u8>,
     /// `a=rtcp`, if present.
     pub rtcp: Option<RtcpAttr>,
     /// `a=rtcp-mux` present.
@@ -145,7 +209,7 @@ pub struct MediaInfo {
     pub on_hold: bool,
 }
 
-fn direction_of(lines: &[Line]) -> Option<Direction> {
+fn direction_of(lines: &[Line<'_>]) -> Option<Direction> {
     lines.iter().rev().find_map(|l| match l.attribute_name()? {
         "sendrecv" => Some(Direction::SendRecv),
         "sendonly" => Some(Direction::SendOnly),
@@ -165,7 +229,7 @@ pub(crate) fn parse_rtcp(value: &str) -> Option<RtcpAttr> {
     Some(RtcpAttr { port, address })
 }
 
-impl SessionDescription {
+impl SessionDescription<'_> {
     /// Per-`m=` facts for the media layer, in `m=` order.
     pub fn media_info(&self) -> Vec<MediaInfo> {
         let session_dir = direction_of(&self.lines);
@@ -184,12 +248,10 @@ impl SessionDescription {
                         .map(|l| l.value.split_once(':').map_or("", |(_, v)| v))
                 };
                 MediaInfo {
-                    kind: m.media.clone(),
+                    kind: MediaKind::from_token(m.media),
                     port: m.port,
-                    proto: m.proto.clone(),
                     address,
                     direction,
-                    payload_types: m.formats.iter().filter_map(|f| f.parse().ok()).collect(),
                     rtcp: attr("rtcp").and_then(parse_rtcp),
                     rtcp_mux: attr("rtcp-mux").is_some(),
                     disabled: m.port == 0,
@@ -232,7 +294,7 @@ impl SessionDescription {
                 let _ = write!(out, "/{n}");
             }
             let _ = write!(out, " {}", m.proto);
-            for f in &m.formats {
+            for f in m.formats.iter() {
                 out.push(' ');
                 out.push_str(f);
             }
@@ -255,7 +317,7 @@ impl SessionDescription {
     }
 }
 
-impl fmt::Display for SessionDescription {
+impl fmt::Display for SessionDescription<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(512);
         self.write(&mut s);
@@ -263,13 +325,13 @@ impl fmt::Display for SessionDescription {
     }
 }
 
-fn write_line(out: &mut String, l: &Line) {
+fn write_line(out: &mut String, l: &Line<'_>) {
     out.push(char::from(l.kind));
     out.push('=');
-    out.push_str(&l.value);
+    out.push_str(l.value);
     out.push_str("\r\n");
 }
 
-fn write_conn(out: &mut String, c: &Connection) {
+fn write_conn(out: &mut String, c: &Connection<'_>) {
     let _ = write!(out, "c={} {} {}\r\n", c.nettype, c.addrtype, c.address);
 }

@@ -1,11 +1,13 @@
 //! Strict SDP parser.
 
-use super::model::{Connection, Line, MediaDescription, Origin, SessionDescription};
+use super::model::{Connection, Formats, Line, MediaDescription, Origin, SessionDescription};
 
 /// Most lines / `m=` sections accepted: real offers have a few dozen lines; the bounds
 /// keep a hostile body from costing more than that.
 const MAX_LINES: usize = 512;
 const MAX_MEDIA: usize = 32;
+/// Initial capacity of an `m=` section's line list.
+const MEDIA_LINES_HINT: usize = 16;
 
 /// Why an SDP body was refused. An SBC answers the SIP request with 488 Not Acceptable Here
 /// (or 400); `line` numbers start at 1.
@@ -84,9 +86,14 @@ fn media_rank(k: u8) -> Option<u8> {
     })
 }
 
-/// Lines that may appear at most once per level.
-fn single(k: u8) -> bool {
-    matches!(k, b'i' | b'u' | b'c' | b'z' | b'k')
+/// Lines that may appear at most once per level: their bit in the per-level seen mask
+/// (bit `k - 'a'`), or 0 for a line type that may repeat.
+fn single_bit(k: u8) -> u32 {
+    if matches!(k, b'i' | b'u' | b'c' | b'z' | b'k') {
+        1 << (k - b'a')
+    } else {
+        0
+    }
 }
 
 fn is_token(s: &str) -> bool {
@@ -95,22 +102,25 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`{|}~".contains(&b))
 }
 
-impl SessionDescription {
+impl<'a> SessionDescription<'a> {
     /// Parses an SDP body strictly: `v=0`, `o=`, `s=` first, at least one `t=`, line types
     /// only where RFC 8866 allows them and in its order, at most one `c=` per level,
     /// well-formed `o=`, `c=` and `m=` fields. CRLF or bare LF line ends; a final line
     /// without line end is accepted.
-    pub fn parse(body: &[u8]) -> Result<Self, SdpError> {
+    ///
+    /// The result borrows every text field from `body`: parsing allocates only the line
+    /// and `m=` lists.
+    pub fn parse(body: &'a [u8]) -> Result<Self, SdpError> {
         let text = std::str::from_utf8(body).map_err(|_| SdpError::NotUtf8)?;
         let text = text.strip_suffix('\n').unwrap_or(text);
         let mut origin = None;
         let mut session_name = None;
         let mut connection = None;
-        let mut lines: Vec<Line> = Vec::new();
-        let mut media: Vec<MediaDescription> = Vec::new();
+        let mut lines: Vec<Line<'a>> = Vec::new();
+        let mut media: Vec<MediaDescription<'a>> = Vec::new();
         let mut saw_time = false;
         let mut rank = 0u8;
-        let mut seen_single: Vec<u8> = Vec::new();
+        let mut seen_single = 0u32;
 
         for (i, raw) in text.split('\n').enumerate() {
             let n = i + 1;
@@ -155,7 +165,7 @@ impl SessionDescription {
                             what: "s= (empty)",
                         });
                     }
-                    session_name = Some(value.to_owned());
+                    session_name = Some(value);
                     continue;
                 }
                 (3, _) => return Err(SdpError::Missing("s=")),
@@ -167,7 +177,7 @@ impl SessionDescription {
                 }
                 media.push(parse_media(value, n)?);
                 rank = 0;
-                seen_single.clear();
+                seen_single = 0;
                 continue;
             }
             let in_media = !media.is_empty();
@@ -177,13 +187,12 @@ impl SessionDescription {
                 session_rank(kind)
             };
             let Some(r) = r else { return Err(unexpected) };
-            if r < rank || (single(kind) && seen_single.contains(&kind)) {
+            let bit = single_bit(kind);
+            if r < rank || seen_single & bit != 0 {
                 return Err(unexpected);
             }
             rank = r;
-            if single(kind) {
-                seen_single.push(kind);
-            }
+            seen_single |= bit;
             if kind == b't' {
                 parse_time(value, n)?;
                 saw_time = true;
@@ -202,10 +211,7 @@ impl SessionDescription {
                 }
                 continue;
             }
-            let line = Line {
-                kind,
-                value: value.to_owned(),
-            };
+            let line = Line { kind, value };
             match media.last_mut() {
                 Some(m) => m.lines.push(line),
                 None => lines.push(line),
@@ -231,10 +237,19 @@ fn fields(value: &str) -> impl Iterator<Item = &str> {
     value.split(' ').filter(|s| !s.is_empty())
 }
 
-fn parse_origin(value: &str, line: usize) -> Result<Origin, SdpError> {
+/// Exactly `N` fields, or `None`.
+fn exact_fields<const N: usize>(value: &str) -> Option<[&str; N]> {
+    let mut it = fields(value);
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = it.next()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+fn parse_origin(value: &str, line: usize) -> Result<Origin<'_>, SdpError> {
     let bad = |what| SdpError::BadField { line, what };
-    let f: Vec<&str> = fields(value).collect();
-    let [username, sess_id, version, nettype, addrtype, address] = f[..] else {
+    let Some([username, sess_id, version, nettype, addrtype, address]) = exact_fields(value) else {
         return Err(bad("o= field count"));
     };
     if sess_id.is_empty() || !sess_id.bytes().all(|b| b.is_ascii_digit()) || sess_id.len() > 20 {
@@ -245,19 +260,18 @@ fn parse_origin(value: &str, line: usize) -> Result<Origin, SdpError> {
         return Err(bad("o= address"));
     }
     Ok(Origin {
-        username: username.to_owned(),
-        sess_id: sess_id.to_owned(),
+        username,
+        sess_id,
         sess_version,
-        nettype: nettype.to_owned(),
-        addrtype: addrtype.to_owned(),
-        address: address.to_owned(),
+        nettype,
+        addrtype,
+        address,
     })
 }
 
-fn parse_connection(value: &str, line: usize) -> Result<Connection, SdpError> {
+fn parse_connection(value: &str, line: usize) -> Result<Connection<'_>, SdpError> {
     let bad = SdpError::BadField { line, what: "c=" };
-    let f: Vec<&str> = fields(value).collect();
-    let [nettype, addrtype, address] = f[..] else {
+    let Some([nettype, addrtype, address]) = exact_fields(value) else {
         return Err(bad);
     };
     if !is_token(nettype) || !is_token(addrtype) {
@@ -272,48 +286,56 @@ fn parse_connection(value: &str, line: usize) -> Result<Connection, SdpError> {
         Err(_) => {}
     }
     Ok(Connection {
-        nettype: nettype.to_owned(),
-        addrtype: addrtype.to_owned(),
-        address: address.to_owned(),
+        nettype,
+        addrtype,
+        address,
     })
 }
 
-fn parse_media(value: &str, line: usize) -> Result<MediaDescription, SdpError> {
+/// The first field of `s` (as [`fields`] splits) and the text after it.
+fn next_field(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim_start_matches(' ');
+    if s.is_empty() {
+        return None;
+    }
+    Some(s.split_once(' ').unwrap_or((s, "")))
+}
+
+fn parse_media(value: &str, line: usize) -> Result<MediaDescription<'_>, SdpError> {
     let bad = |what| SdpError::BadField { line, what };
-    let mut f = fields(value);
-    let media = f
-        .next()
-        .filter(|m| is_token(m))
+    let (media, rest) = next_field(value)
+        .filter(|(m, _)| is_token(m))
         .ok_or_else(|| bad("m= media"))?;
-    let port_field = f.next().ok_or_else(|| bad("m= port"))?;
+    let (port_field, rest) = next_field(rest).ok_or_else(|| bad("m= port"))?;
     let (port, num_ports) = match port_field.split_once('/') {
         Some((p, n)) => (p, Some(n.parse().map_err(|_| bad("m= port count"))?)),
         None => (port_field, None),
     };
     let port = port.parse().map_err(|_| bad("m= port"))?;
-    let proto = f
-        .next()
-        .filter(|p| p.split('/').all(is_token))
+    let (proto, rest) = next_field(rest)
+        .filter(|(p, _)| p.split('/').all(is_token))
         .ok_or_else(|| bad("m= proto"))?;
-    let formats: Vec<String> = f.map(str::to_owned).collect();
-    if formats.is_empty() {
+    // The rest of the line is the format list, kept as text.
+    let formats = Formats::new(rest);
+    if formats.iter().next().is_none() {
         return Err(bad("m= formats"));
     }
     Ok(MediaDescription {
-        media: media.to_owned(),
+        media,
         port,
         num_ports,
-        proto: proto.to_owned(),
+        proto,
         formats,
         connection: None,
-        lines: Vec::new(),
+        // Room for a typical section (rtpmap per codec, fmtp, ptime, rtcp, direction …)
+        // so it does not grow by reallocation.
+        lines: Vec::with_capacity(MEDIA_LINES_HINT),
     })
 }
 
 fn parse_time(value: &str, line: usize) -> Result<(), SdpError> {
-    let f: Vec<&str> = fields(value).collect();
-    match f[..] {
-        [a, b] if a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok() => Ok(()),
+    match exact_fields(value) {
+        Some([a, b]) if a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok() => Ok(()),
         _ => Err(SdpError::BadField { line, what: "t=" }),
     }
 }

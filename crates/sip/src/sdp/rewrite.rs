@@ -78,7 +78,36 @@ pub struct LegOrigin {
     /// Version last sent.
     pub sess_version: u64,
     /// (sess-id, version) of the last SDP received from the other leg.
-    last_in: Option<(String, u64)>,
+    last_in: Option<(SessId, u64)>,
+}
+
+/// An incoming `o=` sess-id as [`LegOrigin`] remembers it, without allocating: the parser
+/// allows at most 20 digits, which always fit a u128; any other text (only a hand-built
+/// [`Origin`] can carry one) is remembered by a hash, good enough for "did it change".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessId {
+    Number(u128),
+    Hashed(u64),
+}
+
+impl SessId {
+    fn of(text: &str) -> Self {
+        // Only canonical decimal is a number ("01" or "+1" would equal "1"); the rest is hashed.
+        match text.parse() {
+            Ok(n)
+                if text.bytes().all(|b| b.is_ascii_digit())
+                    && (!text.starts_with('0') || text == "0") =>
+            {
+                Self::Number(n)
+            }
+            _ => {
+                use std::hash::{Hash as _, Hasher as _};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                text.hash(&mut h);
+                Self::Hashed(h.finish())
+            }
+        }
+    }
 }
 
 impl LegOrigin {
@@ -96,8 +125,8 @@ impl LegOrigin {
     /// The version to send for an SDP whose incoming origin is `incoming`: the first call
     /// uses the initial version; later ones add 1 when the other side's session id or
     /// version changed, and repeat the last version when it did not (a re-sent SDP).
-    pub fn version_for(&mut self, incoming: &Origin) -> u64 {
-        let key = (incoming.sess_id.clone(), incoming.sess_version);
+    pub fn version_for(&mut self, incoming: &Origin<'_>) -> u64 {
+        let key = (SessId::of(incoming.sess_id), incoming.sess_version);
         match &self.last_in {
             None => {}
             Some(last) if *last == key => {}
@@ -123,7 +152,7 @@ pub struct Rewrite<'a> {
     pub sess_version: u64,
 }
 
-impl SessionDescription {
+impl SessionDescription<'_> {
     /// The SDP to send on the other leg: our address and ports, nothing of the sender.
     ///
     /// - `o=` becomes `<username> <sess_id> <sess_version> IN IP4|IP6 <address>`;
@@ -134,15 +163,18 @@ impl SessionDescription {
     /// - `m=` ports become ours; port 0 (disabled stream) stays 0;
     /// - `a=rtcp` is rewritten to our RTCP port and address (or dropped, see [`MediaPorts`]);
     /// - attributes not in [`KEPT_ATTRIBUTES`] are dropped; `b=`, `t=`, `r=`, `z=` are kept.
-    pub fn rewrite(&self, rw: &Rewrite<'_>) -> Result<Self, SdpError> {
+    ///
+    /// Returns the canonical CRLF text (see [`Self::rewrite_into`] to append to a buffer);
+    /// [`Self::parse`] it for a model of the result.
+    pub fn rewrite(&self, rw: &Rewrite<'_>) -> Result<String, SdpError> {
         let mut out = String::with_capacity(512);
         self.rewrite_into(rw, &mut out)?;
-        Self::parse(out.as_bytes())
+        Ok(out)
     }
 
     /// [`Self::rewrite`] written straight to `out` as canonical CRLF text, the bytes
     /// [`Self::to_bytes`] of the rewritten description would give: the relay path's form,
-    /// which copies nothing of the sender's model. Appends to `out`; on an error nothing is
+    /// which builds no model of the result. Appends to `out`; on an error nothing is
     /// written.
     pub fn rewrite_into(&self, rw: &Rewrite<'_>, out: &mut String) -> Result<(), SdpError> {
         if rw.ports.len() != self.media.len() {
@@ -168,8 +200,8 @@ impl SessionDescription {
                 let _ = write!(out, "/{n}");
             }
             out.push(' ');
-            out.push_str(&m.proto);
-            for f in &m.formats {
+            out.push_str(m.proto);
+            for f in m.formats.iter() {
                 out.push(' ');
                 out.push_str(f);
             }
@@ -195,7 +227,7 @@ impl SessionDescription {
 }
 
 /// Whether a line other than `v o s c m` survives the rewrite.
-fn kept(l: &Line) -> bool {
+fn kept(l: &Line<'_>) -> bool {
     match l.kind {
         b'b' | b't' | b'r' | b'z' => true,
         b'a' => l
@@ -207,12 +239,12 @@ fn kept(l: &Line) -> bool {
 
 /// Writes the kept lines in order; `a=rtcp` becomes ours (`rtcp` port, our address), or is
 /// dropped without a port of ours or when the sender's value is not a valid RFC 3605 one.
-fn write_kept(out: &mut String, lines: &[Line], rtcp: Option<u16>, address: IpAddr) {
+fn write_kept(out: &mut String, lines: &[Line<'_>], rtcp: Option<u16>, address: IpAddr) {
     for l in lines.iter().filter(|l| kept(l)) {
         if l.attribute_name() != Some("rtcp") {
             out.push(char::from(l.kind));
             out.push('=');
-            out.push_str(&l.value);
+            out.push_str(l.value);
             out.push_str("\r\n");
             continue;
         }
