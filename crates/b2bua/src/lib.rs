@@ -15,7 +15,9 @@
 //! 18x (early media), 2xx with per-leg ACK (and delayed offer), non-2xx (mapped), CANCEL
 //! (deferred until a provisional, a 100 included; the INVITE given up 64*T1 after it,
 //! RFC 3261 §9.1), BYE (a relayed re-INVITE still pending gets 487), re-INVITE/UPDATE/INFO relay with
-//! SDP re-rewrite, 491 on glare, forked provisionals, a second fork's 2xx (ACK + BYE),
+//! SDP re-rewrite, 491 on glare, CANCEL of a relayed re-INVITE (relayed; the far end's
+//! answer goes back), a re-INVITE with no final answer in 180 s cancelled (487; the call
+//! stays), forked provisionals, a second fork's 2xx (ACK + BYE),
 //! 2xx retransmission until ACK (BYE both legs after 64*T1), ring timeout, Timer B (408),
 //! digest answers to a trunk's 401/407 (MD5, `qop=auth`, once). Reliable provisionals
 //! (RFC 3262) are terminated per leg: towards the callee 100rel is offered with an offer

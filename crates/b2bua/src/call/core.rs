@@ -171,8 +171,8 @@ enum TxCtx {
     InviteIn(CallHandle),
     /// The initial INVITE's client transaction on leg B.
     InviteOut(CallHandle),
-    /// An in-dialog request that arrived on `leg` and is relayed; `request` answers it.
-    RelayIn { request: Request },
+    /// An in-dialog request of `call` that arrived and is relayed; `request` answers it.
+    RelayIn { request: Request, call: CallHandle },
     /// The relayed copy, sent on `leg`.
     RelayOut {
         call: CallHandle,
@@ -188,6 +188,9 @@ enum TxCtx {
         /// The re-INVITE guard cancelled it and answered the requester; what still
         /// arrives for it is absorbed (see `reinvite_guard.rs`).
         cancelled: bool,
+        /// The requester CANCELled its re-INVITE: ours is cancelled too, at once or at
+        /// the first provisional, and the far end's final answer is relayed as usual.
+        cancel_asked: bool,
     },
     /// A request we originated (BYE, CANCEL, PRACK): only auth challenges matter.
     /// `dialog` is the leg it was sent in, whose CSeq a digest retry takes the next of.
@@ -786,7 +789,7 @@ impl B2bua {
                 // absorbed by its server transaction, which repeats the 408 without
                 // involving us, and nothing else reads the record once the relayed copy
                 // has failed (its transaction terminates right after this event).
-                if let Some(TxCtx::RelayIn { request }) = self.txs.remove(&server) {
+                if let Some(TxCtx::RelayIn { request, .. }) = self.txs.remove(&server) {
                     self.respond(now, server, &request, 408, None, &[]);
                 }
                 if is_invite {

@@ -468,3 +468,114 @@ fn a_call_ended_while_its_cancelled_reinvite_waits_leaves_nothing() {
     h.pbx_sends(&pbx_response(&bye.request(), 200, ""));
     assert_all_gone(&mut h);
 }
+
+/// The CANCEL of `invite` (RFC 3261 §9.1: same Request-URI, top Via, Call-ID, From, To and
+/// CSeq number), as its sender writes it.
+fn cancel_of(invite: &str) -> String {
+    let head = invite.split("\r\n\r\n").next().unwrap();
+    let mut lines = head.split("\r\n");
+    let start = lines.next().unwrap().replacen("INVITE ", "CANCEL ", 1);
+    let mut out = format!("{start}\r\n");
+    let mut via_seen = false;
+    for l in lines {
+        let name = l
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" if !via_seen => via_seen = true,
+            "from" | "to" | "call-id" | "max-forwards" => {}
+            "cseq" => {
+                out.push_str(&l.replace("INVITE", "CANCEL"));
+                out.push_str("\r\n");
+                continue;
+            }
+            _ => continue,
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+#[test]
+fn a_cancelled_reinvite_is_cancelled_towards_the_far_end_and_its_487_relayed() {
+    let mut h = Harness::new();
+    let (ok, reinvite) = stalled_reinvite(&mut h);
+    h.trunk_sends(&cancel_of(&trunk_reinvite(&ok, 4712)));
+    let sent = h.take();
+    let to_trunk = code_to(&sent, TRUNK_FLOW, 200);
+    assert_eq!(to_trunk.header("CSeq").as_deref(), Some("4712 CANCEL"));
+    let cancel = method_to(&sent, PBX_FLOW, "CANCEL");
+    assert_eq!(cancel.header("Via"), reinvite.header("Via"), "same branch");
+    assert!(
+        finals(&sent).iter().all(|s| s.code() == Some(200)),
+        "{sent:#?}"
+    );
+    // The PBX's 487 is the answer the trunk gets, and the PBX gets its ACK.
+    h.pbx_sends(&pbx_response(&cancel.request(), 200, ""));
+    h.pbx_sends(&pbx_response(&reinvite.request(), 487, ""));
+    let sent = h.take();
+    let f = finals(&sent);
+    assert_eq!(f.len(), 1, "{sent:#?}");
+    assert_eq!(f[0].code(), Some(487));
+    assert_eq!(f[0].header("CSeq").as_deref(), Some("4712 INVITE"));
+    assert_eq!(
+        method_to(&sent, PBX_FLOW, "ACK").header("Via"),
+        reinvite.header("Via")
+    );
+    assert_eq!(
+        h.b2bua.calls_active(),
+        1,
+        "a cancelled re-INVITE keeps the call"
+    );
+    // The slot is free, and the guard does not fire later.
+    reinvite_completes(&mut h, &ok, 4713);
+    h.take();
+    h.advance(GUARD + Duration::from_secs(1));
+    let sent = h.take();
+    assert!(
+        sent.iter().all(|s| s.method().as_deref() != Some("CANCEL")),
+        "{sent:#?}"
+    );
+}
+
+#[test]
+fn a_cancel_before_any_provisional_goes_out_with_the_first_one() {
+    let mut h = Harness::new();
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    h.trunk_sends(&trunk_reinvite(&ok, 4712));
+    let reinvite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    h.trunk_sends(&cancel_of(&trunk_reinvite(&ok, 4712)));
+    let sent = h.take();
+    code_to(&sent, TRUNK_FLOW, 200);
+    assert!(
+        sent.iter().all(|s| s.flow.id.0 != PBX_FLOW),
+        "RFC 3261 §9.1: no CANCEL before a provisional: {sent:#?}"
+    );
+    h.pbx_sends(&pbx_response(&reinvite.request(), 100, ""));
+    let cancel = method_to(&h.take(), PBX_FLOW, "CANCEL");
+    assert_eq!(cancel.header("Via"), reinvite.header("Via"));
+}
+
+#[test]
+fn a_reinvite_is_cancelled_only_by_the_leg_that_sent_it() {
+    let mut h = Harness::new();
+    let (ok, _) = stalled_reinvite(&mut h);
+    // The PBX side copies the trunk's CANCEL (same Via, so it matches the transaction).
+    h.pbx_sends(&cancel_of(&trunk_reinvite(&ok, 4712)));
+    let sent = h.take();
+    assert_eq!(code_to(&sent, PBX_FLOW, 481).code(), Some(481));
+    assert!(
+        sent.iter().all(|s| s.method().as_deref() != Some("CANCEL")),
+        "nothing cancelled: {sent:#?}"
+    );
+    assert!(
+        finals(&sent).is_empty(),
+        "the trunk's re-INVITE is still pending"
+    );
+}

@@ -62,6 +62,7 @@ impl B2bua {
                 request,
                 auth_tried: false,
                 cancelled: false,
+                cancel_asked: false,
                 call,
                 leg,
                 ..
@@ -145,6 +146,7 @@ impl B2bua {
                 answered: false,
                 provisional: false,
                 cancelled: false,
+                cancel_asked: false,
             },
             Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
             Some(TxCtx::Register { trunk, .. }) => TxCtx::Register {

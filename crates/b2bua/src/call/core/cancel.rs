@@ -36,6 +36,10 @@ impl B2bua {
     ) {
         let handle = match cancels.and_then(|t| self.txs.get(&t)) {
             Some(TxCtx::InviteIn(h)) => Some(*h),
+            Some(TxCtx::RelayIn { request: r, call }) if r.method == Method::Invite => {
+                let call = *call;
+                return self.on_reinvite_cancel(now, id, request, flow, side, call);
+            }
             _ => None,
         };
         let Some(handle) = handle.filter(|h| self.calls.contains_key(h)) else {
@@ -57,6 +61,62 @@ impl B2bua {
         if matches!(state, CallState::Calling | CallState::Early) {
             self.cancel_call(now, handle, 487);
         }
+    }
+
+    /// A CANCEL of a re-INVITE being relayed (RFC 3261 §9: a re-INVITE may be cancelled
+    /// like any INVITE). It is relayed: our copy is cancelled as soon as a provisional
+    /// allows it (§9.1), and the far end's final answer (487, or a 2xx that crossed the
+    /// CANCEL) reaches the requester as any answer to its re-INVITE would; the 200 for the
+    /// CANCEL itself is ours. If the far end ignores the CANCEL, the re-INVITE guard ends
+    /// the exchange. Only the leg that sent the re-INVITE may cancel it.
+    fn on_reinvite_cancel(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: &Request,
+        flow: Flow,
+        side: Side,
+        handle: CallHandle,
+    ) {
+        let relay = self
+            .calls
+            .get(&handle)
+            .and_then(|c| c.reinvite_guard)
+            .map(|g| g.tx);
+        let requester = relay.and_then(|tx| match self.txs.get(&tx) {
+            Some(TxCtx::RelayOut { leg, .. }) => Some(leg.other()),
+            _ => None,
+        });
+        if let (Some(call), Some(from)) = (self.calls.get(&handle), requester) {
+            let l = call.leg(from);
+            if !same_source(side, &flow, l.side, &l.flow) {
+                self.forged(side, flow, Some(Method::Cancel));
+                self.respond(now, id, request, 481, None, &[]);
+                return;
+            }
+        }
+        self.respond(now, id, request, 200, None, &[]);
+        self.txs.insert(id, TxCtx::Done);
+        let Some(tx) = relay else {
+            return; // already answered: the CANCEL changes nothing (§9.2)
+        };
+        let Some(TxCtx::RelayOut {
+            leg,
+            request: relayed,
+            provisional,
+            answered: false,
+            cancelled: false,
+            cancel_asked,
+            ..
+        }) = self.txs.get_mut(&tx)
+        else {
+            return;
+        };
+        if std::mem::replace(cancel_asked, true) || !*provisional {
+            return; // a retransmitted CANCEL, or ours waits for the first provisional
+        }
+        let (cancel, leg) = (crate::cancel_for(relayed), *leg);
+        self.send_relay_cancel(now, handle, tx, leg, cancel);
     }
 
     /// Final `code` to the caller, CANCEL towards the callee (now, or after its first

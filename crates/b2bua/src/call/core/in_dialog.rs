@@ -151,13 +151,20 @@ impl B2bua {
             answered: false,
             provisional: false,
             cancelled: false,
+            cancel_asked: false,
         };
         let Some(client) = self.send_client_wire(now, req, branch, Some(wire), side, flow, ctx)
         else {
             self.respond(now, server, &request, 500, None, &[]);
             return;
         };
-        self.txs.insert(server, TxCtx::RelayIn { request });
+        self.txs.insert(
+            server,
+            TxCtx::RelayIn {
+                request,
+                call: handle,
+            },
+        );
         if is_invite {
             if let Some(call) = self.calls.get_mut(&handle) {
                 call.reinvite_busy = true;
@@ -182,13 +189,17 @@ impl B2bua {
             request,
             provisional,
             cancelled,
+            cancel_asked,
             ..
         }) = self.txs.get_mut(&id)
         else {
             return;
         };
-        if code < 200 {
-            *provisional = true;
+        if code < 200 && !std::mem::replace(provisional, true) && *cancel_asked && !*answered {
+            // The requester's CANCEL waited for this first provisional (RFC 3261 §9.1).
+            let (cancel, handle, leg) = (crate::cancel_for(request), *handle, *leg);
+            self.send_relay_cancel(now, handle, id, leg, cancel);
+            return;
         }
         let (handle, to, server, had_offer) = (*handle, *leg, *server, *had_offer);
         if *cancelled {

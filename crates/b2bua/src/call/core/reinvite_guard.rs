@@ -118,7 +118,7 @@ impl B2bua {
         call.reinvite_busy = false;
         let (server, leg) = (*server, *leg);
         let cancel = provisional.then(|| crate::cancel_for(request));
-        if let Some(TxCtx::RelayIn { request }) = self.txs.remove(&server) {
+        if let Some(TxCtx::RelayIn { request, .. }) = self.txs.remove(&server) {
             self.respond(now, server, &request, 487, None, &[]);
         }
         let Some(cancel) = cancel else {
@@ -128,7 +128,24 @@ impl B2bua {
             self.layer.handle_transport_error(now, guard.tx);
             return;
         };
-        let (side, flow) = match self.pin(guard.tx) {
+        self.send_relay_cancel(now, handle, guard.tx, leg, cancel);
+        let give_up = now + self.config.transactions.timers().t1x64();
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.cancelled_reinvites.push((guard.tx, give_up));
+        }
+        self.push_timer(give_up, handle, CallTimer::ReinviteGiveUp);
+    }
+
+    /// Sends `cancel` for relayed request `tx` of `handle`, sent on `leg`, where `tx` went.
+    pub(super) fn send_relay_cancel(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        tx: TransactionId,
+        leg: Leg,
+        cancel: rsip::Request,
+    ) {
+        let (side, flow) = match self.pin(tx) {
             Some(p) => (p.side, p.flow),
             None => match self.calls.get(&handle) {
                 Some(c) => (c.leg(leg).side, c.leg(leg).flow),
@@ -136,11 +153,6 @@ impl B2bua {
             },
         };
         self.send_cancel(now, cancel, side, flow);
-        let give_up = now + self.config.transactions.timers().t1x64();
-        if let Some(call) = self.calls.get_mut(&handle) {
-            call.cancelled_reinvites.push((guard.tx, give_up));
-        }
-        self.push_timer(give_up, handle, CallTimer::ReinviteGiveUp);
     }
 
     /// 64*T1 after the guard's CANCEL: the relayed re-INVITEs due at `at` are considered

@@ -29,7 +29,7 @@ impl B2bua {
             })
             .collect();
         for (client, server) in orphans {
-            if let Some(TxCtx::RelayIn { request }) = self.txs.get(&server) {
+            if let Some(TxCtx::RelayIn { request, .. }) = self.txs.get(&server) {
                 let request = request.clone();
                 self.respond(now, server, &request, 487, None, &[]);
                 self.txs.insert(server, TxCtx::Done);
