@@ -5,6 +5,8 @@
 // Setup helpers (not #[test] fns) may expect: a panic there is a failed test.
 #![allow(clippy::expect_used)]
 
+use std::time::Duration;
+
 use drawbridge_b2bua::Side;
 
 use crate::harness::*;
@@ -185,4 +187,32 @@ fn an_early_update_from_the_callee_reaches_the_caller_in_its_dialog() {
 fn our_tag(p: &Sent) -> String {
     let to = p.header("To").expect("To");
     to.split(";tag=").nth(1).expect("our tag").to_owned()
+}
+
+/// Found by fuzzing: an UPDATE answered by the far end after its call ended left the
+/// requester's transaction unanswered, and kept for ever.
+#[test]
+fn an_update_answered_after_its_call_ended_still_gets_a_final_response() {
+    let mut h = Harness::new();
+    let (invite, _ok) = answered_inbound(&mut h);
+    h.take();
+    h.pbx_sends(&pbx_update(&invite, true, 102, &moved_pbx_sdp("sendonly")));
+    let update = relayed_update(&mut h);
+    h.pbx_sends(&in_dialog_request(
+        "BYE",
+        "SIP/2.0/UDP 198.19.5.5:5060;branch=z9hG4bKpbx-bye-1",
+        &invite.text(),
+        true,
+        "pbx-tag-1",
+        103,
+        "",
+    ));
+    h.take();
+    assert_eq!(h.b2bua.calls_active(), 0);
+    h.trunk_sends(&trunk_response(&update.request(), 200, "", &provider_sdp()));
+    let sent = h.take();
+    let answer = code_to(&sent, PBX_FLOW, 487);
+    assert_eq!(answer.header("CSeq").as_deref(), Some("102 UPDATE"));
+    h.advance(Duration::from_secs(600));
+    assert_eq!(h.b2bua.transactions(), 0, "nothing waits for ever");
 }

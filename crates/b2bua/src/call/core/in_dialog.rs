@@ -265,6 +265,11 @@ impl B2bua {
             self.send_ack(handle, to, cseq, None);
         }
         let Some(call) = self.calls.get(&handle) else {
+            // The call ended while the far end was answering (an UPDATE or INFO: a
+            // re-INVITE's requester was answered when the call ended). The requester
+            // still needs a final response, or its transaction would wait for ever:
+            // 487, as for any request pending when a dialog ends (RFC 3261 §15.1.2).
+            self.respond(now, server, &orig, 487, None, &[]);
             return;
         };
         let (f_side, f_flow) = (call.leg(from).side, call.leg(from).flow);
