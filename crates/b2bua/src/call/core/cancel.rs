@@ -46,18 +46,12 @@ impl B2bua {
             self.respond(now, id, request, 481, None, &[]);
             return;
         };
-        let Some(call) = self.calls.get(&handle) else {
+        let Some(state) = self.calls.get(&handle).map(|c| c.state) else {
             return;
         };
-        let a = call.leg(Leg::A);
-        let state = call.state;
-        if !same_source(side, &flow, a.side, &a.flow) {
-            self.forged(side, flow, Some(Method::Cancel));
-            self.respond(now, id, request, 481, None, &[]);
+        if !self.accept_cancel(now, id, request, (side, flow), handle, Some(Leg::A)) {
             return;
         }
-        self.respond(now, id, request, 200, None, &[]);
-        self.txs.insert(id, TxCtx::Done);
         if matches!(state, CallState::Calling | CallState::Early) {
             self.cancel_call(now, handle, 487);
         }
@@ -87,16 +81,9 @@ impl B2bua {
             Some(TxCtx::RelayOut { leg, .. }) => Some(leg.other()),
             _ => None,
         });
-        if let (Some(call), Some(from)) = (self.calls.get(&handle), requester) {
-            let l = call.leg(from);
-            if !same_source(side, &flow, l.side, &l.flow) {
-                self.forged(side, flow, Some(Method::Cancel));
-                self.respond(now, id, request, 481, None, &[]);
-                return;
-            }
+        if !self.accept_cancel(now, id, request, (side, flow), handle, requester) {
+            return;
         }
-        self.respond(now, id, request, 200, None, &[]);
-        self.txs.insert(id, TxCtx::Done);
         let Some(tx) = relay else {
             return; // already answered: the CANCEL changes nothing (§9.2)
         };
@@ -117,6 +104,31 @@ impl B2bua {
         }
         let (cancel, leg) = (crate::cancel_for(relayed), *leg);
         self.send_relay_cancel(now, handle, tx, leg, cancel);
+    }
+
+    /// Answers CANCEL `id`: 200, unless it comes from elsewhere than leg `from` of the
+    /// call (the dialog's source pin), which is counted as forged and gets 481. Whether
+    /// it was accepted.
+    fn accept_cancel(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        request: &Request,
+        (side, flow): (Side, Flow),
+        handle: CallHandle,
+        from: Option<Leg>,
+    ) -> bool {
+        let pinned = from
+            .and_then(|leg| self.calls.get(&handle).map(|c| c.leg(leg)))
+            .is_none_or(|l| same_source(side, &flow, l.side, &l.flow));
+        if !pinned {
+            self.forged(side, flow, Some(Method::Cancel));
+            self.respond(now, id, request, 481, None, &[]);
+            return false;
+        }
+        self.respond(now, id, request, 200, None, &[]);
+        self.txs.insert(id, TxCtx::Done);
+        true
     }
 
     /// Final `code` to the caller, CANCEL towards the callee (now, or after its first
