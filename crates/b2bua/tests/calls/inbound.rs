@@ -13,10 +13,15 @@ use crate::harness::*;
 pub(crate) fn start_inbound(h: &mut Harness) -> Sent {
     h.trunk_sends(&trunk_invite());
     let sent = h.take();
-    // No 100 yet: it goes only if the PBX has not answered within 200 ms.
-    assert_eq!(sent.len(), 1, "the INVITE to the PBX only: {sent:#?}");
-    assert_eq!(sent[0].flow.id.0, PBX_FLOW);
-    sent[0].clone()
+    assert_eq!(
+        sent.len(),
+        2,
+        "100 to the trunk, INVITE to the PBX: {sent:#?}"
+    );
+    assert_eq!(sent[0].flow.id.0, TRUNK_FLOW);
+    assert_eq!(sent[0].code(), Some(100));
+    assert_eq!(sent[1].flow.id.0, PBX_FLOW);
+    sent[1].clone()
 }
 
 /// Drives an inbound call to Confirmed; returns (INVITE to PBX, 200 to trunk).
@@ -372,28 +377,9 @@ fn answer_racing_a_cancel_is_acked_and_hung_up() {
 }
 
 #[test]
-fn a_pbx_ringing_within_200_ms_means_no_100_for_the_trunk() {
-    let mut h = Harness::new();
-    let invite = start_inbound(&mut h);
-    h.advance(Duration::from_millis(150));
-    h.pbx_sends(&pbx_response(&invite.request(), 100, ""));
-    h.pbx_sends(&pbx_response(&invite.request(), 180, ""));
-    h.advance(Duration::from_secs(2));
-    // The PBX's own 100 is hop-by-hop; our 180 made a 100 of ours needless.
-    let codes: Vec<_> = h.take_to(TRUNK_FLOW).iter().map(Sent::code).collect();
-    assert_eq!(codes, [Some(180)]);
-}
-
-#[test]
 fn no_final_response_from_the_pbx_gives_408_after_timer_b() {
     let mut h = Harness::new();
     start_inbound(&mut h);
-    // RFC 3261 §17.2.1: the 100 goes when the PBX has said nothing for 200 ms.
-    h.advance(Duration::from_millis(199));
-    assert!(h.take_to(TRUNK_FLOW).is_empty(), "no 100 before 200 ms");
-    h.advance(Duration::from_millis(1));
-    let trying: Vec<_> = h.take_to(TRUNK_FLOW).iter().map(Sent::code).collect();
-    assert_eq!(trying, [Some(100)]);
     h.advance(Duration::from_secs(31));
     assert!(h.take_to(TRUNK_FLOW).is_empty());
     h.advance(Duration::from_secs(2));

@@ -8,12 +8,13 @@
 
 use std::time::Instant;
 
+use drawbridge_sip::response_to;
 use drawbridge_sip::sdp::LegOrigin;
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Request};
 
 use super::{B2bua, B2buaEvent, CallTimer, Outgoing, TxCtx};
-use crate::call::headers::{self as hdr, RELAYED_METHODS, crossing_headers};
+use crate::call::headers::{self as hdr, RELAYED_METHODS, crossing_headers, reason_phrase};
 use crate::call::state::{Call, CallState, Dialog, Leg, OutgoingInvite};
 use crate::{Flow, Side, TransactionId};
 
@@ -32,10 +33,12 @@ impl B2bua {
         flow: Flow,
         side: Side,
     ) {
-        // No 100 Trying here: the server transaction sends one if nothing else went back
-        // within 200 ms (RFC 3261 §17.2.1), well before a UDP caller's first retransmission
-        // (T1, 500 ms). A callee that rings or answers sooner makes it needless: one packet
-        // of six on a quickly answered call.
+        // Stop the caller's retransmissions now rather than after Timer 100.
+        let _ = self.layer.send_response(
+            now,
+            id,
+            response_to(&request, 100, reason_phrase(100), None),
+        );
         if self.calls.len() >= self.config.max_calls {
             return self.refuse(now, id, &request, 503);
         }
