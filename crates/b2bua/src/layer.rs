@@ -475,6 +475,29 @@ impl TransactionLayer {
         Ok(())
     }
 
+    /// Sends INVITE server transaction `id`'s 100 Trying now instead of after the Trying
+    /// delay (RFC 3261 §17.2.1 lets the TU answer at once); the 100 the layer prepared
+    /// when the INVITE arrived is used, so nothing is built twice. Nothing happens once a
+    /// response went out.
+    ///
+    /// # Errors
+    /// [`SendError::UnknownTransaction`], or [`SendError::NotServer`] for anything but an
+    /// INVITE server transaction.
+    pub fn send_trying(&mut self, now: Instant, id: TransactionId) -> Result<(), SendError> {
+        let tx = self
+            .transactions
+            .get(&id)
+            .ok_or(SendError::UnknownTransaction(id))?;
+        if !matches!(tx.machine, Machine::InviteServer(_)) {
+            return Err(SendError::NotServer(id));
+        }
+        self.drive(id, now, |m, _, fx| match m {
+            Machine::InviteServer(s) => Machine::InviteServer(s.send_trying_now(fx)),
+            other => other,
+        });
+        Ok(())
+    }
+
     /// Queues a message outside any transaction: the ACK for a 2xx (RFC 3261 §13.2.2.4),
     /// a stateless 503 for [`Incoming::Overloaded`], a forwarded stray response. FIFO with
     /// everything else.

@@ -113,6 +113,21 @@ impl InviteServer {
         }
     }
 
+    /// The TU wants the prepared 100 Trying sent now rather than after the delay; a no-op
+    /// once anything was sent.
+    pub(crate) fn send_trying_now(self, fx: &mut Fx) -> Self {
+        match self {
+            Self::Proceeding(mut p) => {
+                if let Some(t) = p.trying.take() {
+                    fx.send(&t.wire);
+                    p.last_provisional = Some(t.wire);
+                }
+                Self::Proceeding(p)
+            }
+            other => other,
+        }
+    }
+
     /// The INVITE came again (§17.2.1): resend the latest provisional in Proceeding, the
     /// final in Completed; absorb otherwise.
     pub(crate) fn on_retransmission(self, fx: &mut Fx) -> Self {

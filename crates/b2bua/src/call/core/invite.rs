@@ -8,13 +8,12 @@
 
 use std::time::Instant;
 
-use drawbridge_sip::response_to;
 use drawbridge_sip::sdp::LegOrigin;
 use rsip::headers::UntypedHeader as _;
 use rsip::{Header, Request};
 
 use super::{B2bua, B2buaEvent, CallTimer, Outgoing, TxCtx};
-use crate::call::headers::{self as hdr, RELAYED_METHODS, crossing_headers, reason_phrase};
+use crate::call::headers::{self as hdr, RELAYED_METHODS, crossing_headers};
 use crate::call::state::{Call, CallState, Dialog, Leg, OutgoingInvite};
 use crate::{Flow, Side, TransactionId};
 
@@ -33,12 +32,11 @@ impl B2bua {
         flow: Flow,
         side: Side,
     ) {
-        // Stop the caller's retransmissions now rather than after Timer 100.
-        let _ = self.layer.send_response(
-            now,
-            id,
-            response_to(&request, 100, reason_phrase(100), None),
-        );
+        // The 100 goes at once rather than after the 200 ms the RFC allows: it stops a UDP
+        // caller's retransmissions while our processing delay is under T1 (500 ms), not
+        // T1 - 200 ms, which matters most when drawbridge is busy; and a provider reads
+        // it as "the SBC has the call".
+        let _ = self.layer.send_trying(now, id);
         if self.calls.len() >= self.config.max_calls {
             return self.refuse(now, id, &request, 503);
         }

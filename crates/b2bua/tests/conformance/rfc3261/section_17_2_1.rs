@@ -47,6 +47,41 @@ fn trying_sent_after_200ms_of_tu_silence() {
 }
 use rsip::SipMessage;
 
+/// A TU may have the 100 sent at once (`send_trying`): the same 100 the timer would
+/// send, once; a retransmitted INVITE gets it again; `send_trying` on anything else fails.
+#[test]
+fn trying_sent_at_once_when_the_tu_asks() {
+    let mut h = Harness::new();
+    let (id, invite) = new_invite(&mut h, udp());
+    h.layer.send_trying(h.now, id).unwrap();
+    let sent = h.sent();
+    assert_eq!(sent.iter().map(Sent::code).collect::<Vec<_>>(), [100]);
+    let SipMessage::Response(r) = &sent[0].message else {
+        unreachable!()
+    };
+    assert_eq!(branch_of(&r.headers), B1);
+    assert_eq!(to_tag(&r.headers), None);
+    h.layer.send_trying(h.now, id).unwrap();
+    assert!(h.sent().is_empty(), "a second call sends nothing");
+    assert!(matches!(h.feed_request(&invite, udp()), Incoming::Matched(i) if i == id));
+    assert_eq!(h.sent()[0].bytes, sent[0].bytes);
+    assert!(
+        h.advance(10_000).is_empty(),
+        "the timer sends no second 100"
+    );
+    let (other, _) = {
+        let bye = request("BYE", B2, 2);
+        let Incoming::New(b) = h.feed_request(&bye, udp()) else {
+            panic!("new transaction")
+        };
+        (b, bye)
+    };
+    assert!(matches!(
+        h.layer.send_trying(h.now, other),
+        Err(SendError::NotServer(_))
+    ));
+}
+
 /// A TU that answers within 200 ms suppresses the automatic 100.
 #[test]
 fn tu_provisional_suppresses_trying() {
