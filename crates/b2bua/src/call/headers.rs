@@ -117,12 +117,18 @@ pub(crate) fn name_value(h: &Header) -> Option<(&str, &str)> {
 
 /// Comma-separated tokens of `value` kept if in `allowed` (case-insensitive).
 fn filter_tokens(value: &str, allowed: &[&str]) -> String {
-    value
+    let mut out = String::with_capacity(value.len());
+    for t in value
         .split(',')
         .map(str::trim)
         .filter(|t| allowed.iter().any(|a| a.eq_ignore_ascii_case(t)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(t);
+    }
+    out
 }
 
 /// Option tags of a `Require` that drawbridge cannot honour (for 420 + `Unsupported`).
