@@ -1,7 +1,7 @@
 //! Calls-per-second benchmark (issue 5): SIPp uac → drawbridge (B2BUA, topology hiding,
 //! media anchored) → SIPp uas, against Kamailio as a stateful proxy between the same SIPp
 //! pair, same namespaces and addresses, same run, one after the other per target rate.
-//! Prints a table (achieved calls/s and failed % of each, their ratio), the highest rate
+//! Prints a table (achieved calls/s, failed % and CPU µs per call of each, their ratio), the highest rate
 //! each sustained with < 1 % failed, drawbridge's peak RSS, the CPU each process used, and
 //! drawbridge's B2BUA gauges after the calls ended (they must return to 0). Needs root
 //! (network namespaces), sipp, kamailio and python3; build the binary first:
@@ -119,6 +119,13 @@ struct Outcome {
 impl Outcome {
     fn failed_pct(&self) -> f64 {
         100.0 * self.failed as f64 / self.offered.max(1) as f64
+    }
+
+    /// CPU time of the system under test (its first process group) per successful call,
+    /// in µs: steadier between runs than the calls/s a system reaches at its limit.
+    fn cpu_per_call_us(&self) -> Option<f64> {
+        let (_, avg, _) = self.cpu.first()?;
+        (self.cps > 0.0).then(|| avg / 100.0 / self.cps * 1e6)
     }
 
     /// Sustained: < 1 % of the offered calls failed and the rate reached 95 % of the target.
@@ -660,8 +667,13 @@ fn kamailio(dir: &Path, rate: u64, secs: u64) -> Outcome {
 
 fn cell(o: &Option<Outcome>) -> String {
     o.as_ref().map_or_else(
-        || format!("{:>9} {:>7}", "-", "-"),
-        |o| format!("{:>9.0} {:>7.2}", o.cps, o.failed_pct()),
+        || format!("{:>9} {:>7} {:>8}", "-", "-", "-"),
+        |o| {
+            let per_call = o
+                .cpu_per_call_us()
+                .map_or_else(|| "-".into(), |us| format!("{us:.0}"));
+            format!("{:>9.0} {:>7.2} {per_call:>8}", o.cps, o.failed_pct())
+        },
     )
 }
 
@@ -784,8 +796,8 @@ fn main() {
     }
     println!();
     println!(
-        "{:>6} | {:>9} {:>7} | {:>9} {:>7} | {:>6}",
-        "target", "db cps", "fail%", "kam cps", "fail%", "ratio"
+        "{:>6} | {:>9} {:>7} {:>8} | {:>9} {:>7} {:>8} | {:>6}",
+        "target", "db cps", "fail%", "µs/call", "kam cps", "fail%", "µs/call", "ratio"
     );
     for (rate, db, ka) in &results {
         let ratio = match (db, ka) {
