@@ -191,6 +191,9 @@ enum TxCtx {
         /// The requester CANCELled its re-INVITE: ours is cancelled too, at once or at
         /// the first provisional, and the far end's final answer is relayed as usual.
         cancel_asked: bool,
+        /// A re-INVITE with an offer: the requester's media before it, put back into the
+        /// relay if the re-INVITE fails.
+        restore_media: Option<Vec<drawbridge_sip::sdp::MediaInfo>>,
     },
     /// A request we originated (BYE, CANCEL, PRACK): only auth challenges matter.
     /// `dialog` is the leg it was sent in, whose CSeq a digest retry takes the next of.
@@ -797,6 +800,7 @@ impl B2bua {
                     if let Some(call) = self.calls.get_mut(&h) {
                         call.reinvite_busy = false;
                     }
+                    self.restore_media(h, id, leg.other());
                 }
                 self.relay_failed(now, h, leg);
             }

@@ -56,6 +56,9 @@ pub(crate) struct Dialog {
     pub(crate) sdp: LegOrigin,
     /// The last ACK for a 2xx we sent on this leg, re-sent when the 2xx is retransmitted.
     pub(crate) last_ack: Option<Request>,
+    /// The media this leg's peer last described (its last SDP), as the relay was told:
+    /// what a failed re-INVITE of this peer goes back to (RFC 3261 §14.1).
+    pub(crate) media: Vec<drawbridge_sip::sdp::MediaInfo>,
 }
 
 /// Where the call is.

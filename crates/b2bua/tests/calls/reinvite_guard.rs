@@ -579,3 +579,58 @@ fn a_reinvite_is_cancelled_only_by_the_leg_that_sent_it() {
         "the trunk's re-INVITE is still pending"
     );
 }
+
+/// The trunk's re-INVITE `cseq` moving its media to port 31010.
+fn trunk_reinvite_moving_media(ok: &Sent, cseq: u32) -> String {
+    trunk_reinvite(ok, cseq).replace("m=audio 31000", "m=audio 31010")
+}
+
+/// A re-INVITE that fails leaves the session as it was (RFC 3261 §14.1): the relay,
+/// re-pointed at the offer when it was relayed, goes back to the requester's old media.
+#[test]
+fn a_failed_reinvite_puts_the_relay_back_on_the_old_media() {
+    let mut h = Harness::new();
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    let trunk = drawbridge_b2bua::Side::trunk(0);
+    assert_eq!(h.last_media_port(trunk), Some(31000));
+    h.trunk_sends(&trunk_reinvite_moving_media(&ok, 4712));
+    let reinvite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    assert_eq!(
+        h.last_media_port(trunk),
+        Some(31010),
+        "the offer re-points the relay"
+    );
+    h.pbx_sends(&pbx_response(&reinvite.request(), 488, ""));
+    let sent = h.take();
+    assert_eq!(finals(&sent)[0].code(), Some(488));
+    assert_eq!(
+        h.last_media_port(trunk),
+        Some(31000),
+        "back to the old media"
+    );
+    // A re-INVITE that succeeds keeps the new media.
+    h.trunk_sends(&trunk_reinvite_moving_media(&ok, 4713));
+    let reinvite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    h.pbx_sends(&pbx_response(
+        &reinvite.request(),
+        200,
+        &pbx_sdp(3, "sendrecv"),
+    ));
+    h.take();
+    assert_eq!(h.last_media_port(trunk), Some(31010));
+}
+
+#[test]
+fn a_reinvite_cancelled_by_the_guard_puts_the_relay_back_too() {
+    let mut h = Harness::new();
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    let trunk = drawbridge_b2bua::Side::trunk(0);
+    h.trunk_sends(&trunk_reinvite_moving_media(&ok, 4712));
+    let reinvite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    h.pbx_sends(&pbx_response(&reinvite.request(), 180, ""));
+    h.advance(GUARD + Duration::from_secs(1));
+    assert_eq!(finals(&h.take())[0].code(), Some(487));
+    assert_eq!(h.last_media_port(trunk), Some(31000));
+}

@@ -135,6 +135,7 @@ impl B2bua {
                 leg,
                 server,
                 had_offer,
+                restore_media,
                 ..
             }) => TxCtx::RelayOut {
                 call,
@@ -147,6 +148,7 @@ impl B2bua {
                 provisional: false,
                 cancelled: false,
                 cancel_asked: false,
+                restore_media,
             },
             Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
             Some(TxCtx::Register { trunk, .. }) => TxCtx::Register {

@@ -28,11 +28,13 @@ impl B2bua {
             let f = call.leg(from);
             (f.side, call.leg(to).side, f.flow.remote)
         };
+        let info = sdp.media_info();
         let anchor = self
             .media
-            .relay(handle, from_side, to_side, &sdp.media_info(), source)
+            .relay(handle, from_side, to_side, &info, source)
             .map_err(|_| 488u16)?;
         let call = self.calls.get_mut(&handle).ok_or(500u16)?;
+        call.leg_mut(from).media = info;
         let origin = &mut call.leg_mut(to).sdp;
         let version = origin.version_for(&sdp.origin);
         let mut out = String::with_capacity(body.len() + 64);

@@ -108,6 +108,11 @@ impl B2bua {
         request: Request,
     ) {
         let to = from.other();
+        // A re-INVITE's offer re-points the relay at once; if the re-INVITE fails, the
+        // session (and the relay) go back to what they were (RFC 3261 §14.1).
+        let restore_media = (request.method == Method::Invite && !request.body.is_empty())
+            .then(|| self.calls.get(&handle).map(|c| c.leg(from).media.clone()))
+            .flatten();
         let body = match self.relay_body(handle, &request.headers, &request.body, from, to) {
             Ok(b) => b,
             Err(code) => {
@@ -152,6 +157,7 @@ impl B2bua {
             provisional: false,
             cancelled: false,
             cancel_asked: false,
+            restore_media,
         };
         let Some(client) = self.send_client_wire(now, req, branch, Some(wire), side, flow, ctx)
         else {
@@ -291,8 +297,11 @@ impl B2bua {
                     orig_cseq,
                     deferred.then_some((to, cseq)),
                 );
-            } else if let Some(call) = self.calls.get_mut(&handle) {
-                call.reinvite_busy = false;
+            } else {
+                if let Some(call) = self.calls.get_mut(&handle) {
+                    call.reinvite_busy = false;
+                }
+                self.restore_media(handle, id, from);
             }
         }
     }

@@ -136,6 +136,7 @@ impl B2bua {
             route_set: hdr::record_routes(&request.headers),
             sdp: LegOrigin::new(self.ids.sess_id(), 1),
             last_ack: None,
+            media: Vec::new(),
         };
         let b = Dialog {
             side: b_side,
@@ -151,6 +152,7 @@ impl B2bua {
             route_set: Vec::new(),
             sdp: LegOrigin::new(self.ids.sess_id(), 1),
             last_ack: None,
+            media: Vec::new(),
         };
         self.calls.insert(
             handle,

@@ -22,7 +22,10 @@
 //!   failed re-INVITE (§14.1: the old session stays, "as if no re-INVITE had been
 //!   issued"). 487 says what happened (the request was terminated, by our CANCEL) and is a
 //!   transaction-only failure (RFC 5057 §5.1);
-//! - the slot is free: the next re-INVITE of either side is relayed normally.
+//! - the slot is free: the next re-INVITE of either side is relayed normally;
+//! - the media relay, re-pointed at the requester's offer when the re-INVITE was relayed,
+//!   goes back to the media the requester described before (`restore_media`), as after
+//!   any failed re-INVITE (a non-2xx final, a timeout).
 //!
 //! Then the cancelled copy's transaction waits for its final response, at most 64*T1 (as
 //! after the CANCEL of a call, `cancel.rs`), and is abandoned after that. A late non-2xx
@@ -118,6 +121,7 @@ impl B2bua {
         call.reinvite_busy = false;
         let (server, leg) = (*server, *leg);
         let cancel = provisional.then(|| crate::cancel_for(request));
+        self.restore_media(handle, guard.tx, leg.other());
         if let Some(TxCtx::RelayIn { request, .. }) = self.txs.remove(&server) {
             self.respond(now, server, &request, 487, None, &[]);
         }
@@ -134,6 +138,37 @@ impl B2bua {
             call.cancelled_reinvites.push((guard.tx, give_up));
         }
         self.push_timer(give_up, handle, CallTimer::ReinviteGiveUp);
+    }
+
+    /// Relayed re-INVITE `tx` of `handle` failed: the media its requester on leg `from`
+    /// offered is dropped and the relay points back at what it described before (RFC
+    /// 3261 §14.1: the session stays as if no re-INVITE had been issued).
+    pub(super) fn restore_media(&mut self, handle: CallHandle, tx: TransactionId, from: Leg) {
+        let Some(TxCtx::RelayOut { restore_media, .. }) = self.txs.get_mut(&tx) else {
+            return;
+        };
+        let Some(previous) = restore_media.take() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let (side, to_side, source) = (
+            call.leg(from).side,
+            call.leg(from.other()).side,
+            call.leg(from).flow.remote,
+        );
+        if previous.is_empty()
+            || self
+                .media
+                .relay(handle, side, to_side, &previous, source)
+                .is_err()
+        {
+            return;
+        }
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.leg_mut(from).media = previous;
+        }
     }
 
     /// Sends `cancel` for relayed request `tx` of `handle`, sent on `leg`, where `tx` went.

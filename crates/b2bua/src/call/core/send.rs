@@ -189,6 +189,7 @@ impl B2bua {
             route_set: Vec::new(),
             sdp: LegOrigin::new(0, 0),
             last_ack: None,
+            media: Vec::new(),
         };
         let d = std::mem::replace(call.leg_mut(leg), placeholder);
         let r = f(self, &d);
