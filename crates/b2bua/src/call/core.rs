@@ -214,6 +214,33 @@ enum TxCtx {
     Done,
 }
 
+impl TxCtx {
+    /// A relayed copy just sent (or re-sent after a digest challenge): nothing heard yet.
+    fn relay_out(
+        call: CallHandle,
+        leg: Leg,
+        server: TransactionId,
+        request: Request,
+        auth_tried: bool,
+        had_offer: bool,
+        restore_media: Option<Vec<drawbridge_sip::sdp::MediaInfo>>,
+    ) -> Self {
+        Self::RelayOut {
+            call,
+            leg,
+            server,
+            request,
+            auth_tried,
+            had_offer,
+            answered: false,
+            provisional: false,
+            cancelled: false,
+            cancel_asked: false,
+            restore_media,
+        }
+    }
+}
+
 /// Where a client transaction's responses must come from.
 #[derive(Debug, Clone, Copy)]
 struct Pin {

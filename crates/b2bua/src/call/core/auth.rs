@@ -137,19 +137,15 @@ impl B2bua {
                 had_offer,
                 restore_media,
                 ..
-            }) => TxCtx::RelayOut {
+            }) => TxCtx::relay_out(
                 call,
                 leg,
                 server,
-                request: retry.clone(),
-                auth_tried: true,
+                retry.clone(),
+                true,
                 had_offer,
-                answered: false,
-                provisional: false,
-                cancelled: false,
-                cancel_asked: false,
                 restore_media,
-            },
+            ),
             Some(TxCtx::InviteOut(h)) => TxCtx::InviteOut(h),
             Some(TxCtx::Register { trunk, .. }) => TxCtx::Register {
                 trunk,

@@ -146,18 +146,8 @@ impl B2bua {
             return;
         };
         let had_offer = body.is_some();
-        let ctx = |request| TxCtx::RelayOut {
-            call: handle,
-            leg: to,
-            server,
-            request,
-            auth_tried: false,
-            had_offer,
-            answered: false,
-            provisional: false,
-            cancelled: false,
-            cancel_asked: false,
-            restore_media,
+        let ctx = |request| {
+            TxCtx::relay_out(handle, to, server, request, false, had_offer, restore_media)
         };
         let Some(client) = self.send_client_wire(now, req, branch, Some(wire), side, flow, ctx)
         else {
