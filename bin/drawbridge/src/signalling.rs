@@ -118,6 +118,11 @@ pub(crate) fn starts_new_work(bytes: &[u8]) -> bool {
     drawbridge_sip::route_key(bytes).starts_new_work()
 }
 
+/// Inbound messages a worker handles before it sends what they produced (see
+/// `Signalling::handle_backlog`): enough to amortise a round of sends, few enough that the
+/// first message's answer waits at most a few milliseconds behind the others.
+const BACKLOG_BATCH: usize = 32;
+
 /// One signalling worker: its own B2BUA core (a share of the calls, chosen by
 /// [`owner`]) and what it shares with the others.
 pub(crate) struct Signalling {
@@ -271,21 +276,33 @@ impl Signalling {
         }
         self.flush().await;
         self.publish();
+        // One timer for the worker's life, moved only when the B2BUA's next deadline
+        // changes: a fresh `sleep_until` per message was a timer-wheel insert and removal
+        // per SIP message.
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
-            let wake = self
-                .b2bua
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            let wake = self.b2bua.poll_timeout();
+            if wake != armed {
+                armed = wake;
+                timer
+                    .as_mut()
+                    .reset(wake.map_or_else(far, tokio::time::Instant::from_std));
+            }
             tokio::select! {
                 // Connection events first: a provider's new connection is known before its
                 // first message, and a closed one before a message that needs its dialogs.
                 Some(m) = from_trunks.recv() => {
                     self.drain_flow_events(&mut flow_events);
                     self.handle_outside(m).await;
+                    self.handle_backlog(&mut from_trunks, &mut from_lan, &mut flow_events).await;
                 }
                 Some(m) = from_lan.recv() => {
                     self.drain_flow_events(&mut flow_events);
                     self.handle_pbx(m).await;
+                    self.handle_backlog(&mut from_trunks, &mut from_lan, &mut flow_events).await;
                 }
                 r = flow_events.recv(), if flow_events_open => match r {
                     Ok(e) => self.on_flow_event(e),
@@ -310,7 +327,8 @@ impl Signalling {
                         }
                     }
                 }
-                () = async { match wake { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     self.b2bua.handle_timeout(Instant::now());
                 }
                 _ = metrics_tick.tick() => self.tick(),
@@ -318,6 +336,40 @@ impl Signalling {
             }
             self.flush().await;
             self.publish();
+        }
+    }
+
+    /// Handles the messages already waiting in the inbound channels, up to [`BACKLOG_BATCH`],
+    /// before the caller sends what they produced. Under load the B2BUA's output then
+    /// leaves in bursts: fewer wake-ups of the peers' processes per message, and one
+    /// round of the select loop (timer, figures) per burst instead of per message. An idle
+    /// worker finds the channels empty and sends at once, so no latency is added. Trunk
+    /// and LAN messages alternate, so neither side starves the other; each side's own
+    /// order is kept, and the B2BUA sends its output in the order it produced it.
+    async fn handle_backlog(
+        &mut self,
+        from_trunks: &mut mpsc::Receiver<Inbound>,
+        from_lan: &mut mpsc::Receiver<Inbound>,
+        flow_events: &mut broadcast::Receiver<FlowEvent>,
+    ) {
+        let mut handled = 1;
+        while handled < BACKLOG_BATCH {
+            let mut any = false;
+            if let Ok(m) = from_trunks.try_recv() {
+                self.drain_flow_events(flow_events);
+                self.handle_outside(m).await;
+                handled += 1;
+                any = true;
+            }
+            if let Ok(m) = from_lan.try_recv() {
+                self.drain_flow_events(flow_events);
+                self.handle_pbx(m).await;
+                handled += 1;
+                any = true;
+            }
+            if !any {
+                break;
+            }
         }
     }
 
