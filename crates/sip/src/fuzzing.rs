@@ -17,7 +17,14 @@ pub fn sip_message(data: &[u8]) {
         key.call_id.is_none_or(|c| !c.is_empty()),
         "empty Call-ID found"
     );
-    if let Ok(msg) = parse_message(data, &limits) {
+    let parsed = parse_message(data, &limits);
+    // Handing rsip the input itself when it is canonical must change nothing.
+    assert_eq!(
+        parsed,
+        crate::parse::parse_copying(data, &limits),
+        "verbatim and copying parse differ"
+    );
+    if let Ok(msg) = parsed {
         let wire = to_bytes(&msg);
         assert!(wire.ends_with(msg.body()), "body not written verbatim");
         cheap_fields_agree_with_rsip(&msg);

@@ -10,6 +10,11 @@ use crate::{Limits, ParseError};
 pub(crate) struct Field<'a> {
     pub(crate) name: &'a str,
     pub(crate) value: Cow<'a, str>,
+    /// Where the field's line starts in the scanned bytes.
+    pub(crate) line_start: usize,
+    /// The line is exactly `name: value` (one SP after the colon, no other white space,
+    /// not folded): writing the field canonically under this name reproduces it.
+    pub(crate) exact: bool,
 }
 
 /// A message split into its parts; nothing is validated beyond line structure.
@@ -19,6 +24,9 @@ pub(crate) struct Scanned<'a> {
     pub(crate) fields: Vec<Field<'a>>,
     /// Everything after the empty line (not yet cut to Content-Length).
     pub(crate) body: &'a [u8],
+    /// Every line of the header section, the empty one included, ends in CRLF and none
+    /// is folded: with exact fields, the input is its own canonical form.
+    pub(crate) crlf_unfolded: bool,
 }
 
 /// RFC 3261 §25.1 `token` characters (header names, methods).
@@ -78,27 +86,51 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
         std::str::from_utf8(&bytes[..section_end]).map_err(|_| ParseError::Unparseable {
             reason: "header section is not UTF-8",
         })?;
-    let mut lines = section
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let start_line = lines.next().unwrap_or("");
     let max = limits.max_line_length;
-    if start_line.len() > max {
-        return Err(ParseError::LineTooLong { max });
-    }
+    // The empty line ending the section is CRLF too (not a bare LF).
+    let mut crlf_unfolded = body_start - section_end == 2;
+    let mut start_line = "";
     let mut fields: Vec<Field<'a>> = Vec::with_capacity(16);
-    for line in lines {
+    let mut pos = 0usize;
+    let mut first = true;
+    // One pass per line: find its end, the first colon and any control character.
+    while pos < section.len() {
+        let line_start = pos;
+        let rest = &section.as_bytes()[pos..];
+        let nl = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        pos += nl + 1;
+        let mut line = &section[line_start..line_start + nl];
+        match line.strip_suffix('\r') {
+            Some(l) => line = l,
+            None => crlf_unfolded = false,
+        }
+        if first {
+            first = false;
+            if line.len() > max {
+                return Err(ParseError::LineTooLong { max });
+            }
+            start_line = line;
+            continue;
+        }
         if line.is_empty() {
-            // The split leaves one empty piece after the final '\n' of the section.
+            // Only the final line of the section (find_header_end stops at the first).
             continue;
         }
         if line.len() > max {
             return Err(ParseError::LineTooLong { max });
         }
+        let mut colon = None;
+        let mut control = false;
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if b == b':' && colon.is_none() {
+                colon = Some(i);
+            }
+            control |= is_control(b);
+        }
         // RFC 3261's grammar has no raw control character in a header outside a
         // quoted-pair (`\` + CTL inside a quoted string): NUL and friends only confuse
-        // parsers. One cheap scan for any control character first; almost no line has one.
-        if line.bytes().any(is_control) {
+        // parsers. Almost no line has one.
+        if control {
             if line.contains('\r') {
                 return Err(ParseError::Unparseable {
                     reason: "bare CR in header section",
@@ -113,11 +145,13 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
         if line.starts_with([' ', '\t']) {
             // RFC 3261 §7.3.1: a line starting with white space continues the previous
             // field; the fold (CRLF + white space) is equivalent to one SP.
+            crlf_unfolded = false;
             let Some(last) = fields.last_mut() else {
                 return Err(ParseError::BadStartLine {
                     reason: "white space before first header",
                 });
             };
+            last.exact = false;
             let cont = line.trim_matches([' ', '\t']);
             if cont.is_empty() {
                 continue;
@@ -135,23 +169,30 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
                 max: limits.max_headers,
             });
         }
-        let Some((name, value)) = line.split_once(':') else {
+        let Some(colon) = colon else {
             return Err(bad_header(line, "no colon"));
         };
         // HCOLON = *( SP / HTAB ) ":" SWS
-        let name = name.trim_end_matches([' ', '\t']);
+        let name = line[..colon].trim_end_matches([' ', '\t']);
         if !is_token(name) {
             return Err(bad_header(name, "name is not a token"));
         }
+        let value = line[colon + 1..].trim_matches([' ', '\t']);
+        let exact = name.len() == colon
+            && line.as_bytes().get(colon + 1) == Some(&b' ')
+            && colon + 2 + value.len() == line.len();
         fields.push(Field {
             name,
-            value: Cow::Borrowed(value.trim_matches([' ', '\t'])),
+            value: Cow::Borrowed(value),
+            line_start,
+            exact,
         });
     }
     Ok(Scanned {
         start_line,
         fields,
         body: &bytes[body_start..],
+        crlf_unfolded,
     })
 }
 
