@@ -17,6 +17,7 @@ pub fn sip_message(data: &[u8]) {
         key.call_id.is_none_or(|c| !c.is_empty()),
         "empty Call-ID found"
     );
+    simple_via_agrees_with_rsip(data);
     let parsed = parse_message(data, &limits);
     // Handing rsip the input itself when it is canonical must change nothing.
     assert_eq!(
@@ -28,6 +29,29 @@ pub fn sip_message(data: &[u8]) {
         let wire = to_bytes(&msg);
         assert!(wire.ends_with(msg.body()), "body not written verbatim");
         cheap_fields_agree_with_rsip(&msg);
+    }
+}
+
+/// Every line of `data` (after a `Via:` name, if any) that the typed-parse shortcut of
+/// `parse_message` takes as a plain Via must parse in rsip, with the same branch.
+fn simple_via_agrees_with_rsip(data: &[u8]) {
+    use rsip::prelude::{ToTypedHeader as _, UntypedHeader as _};
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        let value = line
+            .split_once(':')
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case("via") || n.trim() == "v")
+            .map_or(line, |(_, v)| v.trim());
+        if let Some(branch) = crate::parse::simple_via_branch(value) {
+            let typed = rsip::headers::Via::new(value)
+                .typed()
+                .expect("a plain Via parses in rsip"); // ok: fuzz oracle
+            assert_eq!(
+                typed.branch().map(|b| b.value()),
+                branch,
+                "branch of {value:?}"
+            );
+        }
     }
 }
 

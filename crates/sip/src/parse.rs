@@ -4,7 +4,7 @@ use rsip::SipMessage;
 use rsip::prelude::{HasHeaders as _, ToTypedHeader as _};
 
 use crate::compact::expand_compact_name;
-use crate::normalize::{self, Field, bad_header, is_token};
+use crate::normalize::{self, Field, bad_header, is_token, is_token_byte};
 use crate::split::{check_balanced, compact_lws, for_each_element};
 use crate::userinfo::{escape_header_uri, escape_request_uri, header_uri};
 use crate::{Limits, ParseError};
@@ -554,6 +554,16 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
         let (name, typed_uri) = match h {
             Header::Via(v) if !via_seen => {
                 via_seen = true;
+                if let Some(branch) = simple_via_branch(v.value()) {
+                    // rsip reads this value as it is written (see `simple_via_branch`):
+                    // the same ambiguity check without running its parser.
+                    if crate::fields::via_param(v.value(), "branch") != branch
+                        || crate::fields::via_sent_by(v.value()).is_none()
+                    {
+                        return Err(bad_header("Via", "ambiguous branch or sent-by"));
+                    }
+                    continue;
+                }
                 let typed = v.typed();
                 // The B2BUA reads the branch and sent-by from the text (`fields`); a Via
                 // that text and rsip read differently is ambiguous: refuse it rather than
@@ -586,6 +596,75 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
         }
     }
     Ok(())
+}
+
+/// For a Via value in the plain form nearly every element sends —
+/// `SIP/2.0/TRANSPORT host[:port](;name[=value])*` with an ASCII domain or IPv4 host, a
+/// known transport other than in a `transport=`/`method=` parameter, and token characters
+/// only in parameters — the branch rsip's typed parse reads (the first `branch` with a
+/// value), without running that parse: `Some(branch)`. `None` for any other value, which
+/// then goes through rsip.
+///
+/// Why rsip accepts every such value (vendor/rsip, `ViaTokenizer`): the version is
+/// `SIP/` digits `.` digits; the transport is everything up to the first SP, and these
+/// names are the ones `Transport` knows; the URI has no scheme (a host spelled `sip`,
+/// `sips` or `tel`, which with a port would read as one, is left to rsip, and no `://`
+/// can occur), no userinfo (no `@`), a host up to `;` that is an IP address or else a
+/// domain, and a port that fits a u16; each parameter is `;` token [`=` token], and only
+/// `transport` and `method` values are checked when converted. The fuzz target compares
+/// this with rsip on every line it is given.
+pub(crate) fn simple_via_branch(value: &str) -> Option<Option<&str>> {
+    const TRANSPORTS: [&str; 6] = ["UDP", "TCP", "TLS", "SCTP", "WS", "WSS"];
+    let rest = value.strip_prefix("SIP/2.0/")?;
+    let (transport, rest) = rest.split_once(' ')?;
+    if !TRANSPORTS.iter().any(|t| t.eq_ignore_ascii_case(transport)) {
+        return None;
+    }
+    let (host_port, mut params) = match rest.find(';') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (host, port) = match host_port.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (host_port, None),
+    };
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        || ["sip", "sips", "tel"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(host))
+    {
+        return None;
+    }
+    if port.is_some_and(|p| {
+        p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err()
+    }) {
+        return None;
+    }
+    let is_token_str = |s: &str| !s.is_empty() && s.bytes().all(is_token_byte);
+    let mut branch = None;
+    while let Some(p) = params.strip_prefix(';') {
+        let end = p.find(';').unwrap_or(p.len());
+        let (param, next) = p.split_at(end);
+        params = next;
+        let (name, v) = match param.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (param, None),
+        };
+        if !is_token_str(name)
+            || v.is_some_and(|v| !is_token_str(v))
+            || name.eq_ignore_ascii_case("transport")
+            || name.eq_ignore_ascii_case("method")
+        {
+            return None;
+        }
+        if branch.is_none() && name.eq_ignore_ascii_case("branch") {
+            branch = v;
+        }
+    }
+    Some(branch)
 }
 
 /// The Request-URI must be a SIP(S) or tel URI as rsip read it.
@@ -784,6 +863,39 @@ mod tests {
         assert_eq!(parse_decimal("1000", 3), None);
         assert_eq!(parse_decimal("", 3), None);
         assert_eq!(parse_decimal("99999999999999999999999", 10), None);
+    }
+
+    #[test]
+    fn plain_vias_are_read_as_rsip_reads_them() {
+        use rsip::prelude::{ToTypedHeader as _, UntypedHeader as _};
+        for (value, branch) in [
+            (
+                "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport",
+                Some("z9hG4bK1"),
+            ),
+            ("SIP/2.0/tls host.example.com;received=192.0.2.9", None),
+            ("SIP/2.0/WSS h;Branch=x;branch=y", Some("x")),
+            ("SIP/2.0/TCP h:060;rport;branch;branch=z", Some("z")),
+        ] {
+            assert_eq!(simple_via_branch(value), Some(branch), "{value}");
+            let typed = rsip::headers::Via::new(value).typed().unwrap();
+            assert_eq!(typed.branch().map(|b| b.value()), branch, "{value}");
+        }
+        // Left to rsip: anything outside the plain form.
+        for value in [
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP sip:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP h:70000;branch=z9hG4bK1",
+            "SIP/2.0/UDP h;transport=udp",
+            "SIP/2.0/UDP h;branch=",
+            "SIP/2.0/UDP h;branch=\"x\"",
+            "SIP/2.0/UDP h ;branch=x",
+            "SIP/2.0/XYZ h",
+            "SIP/2.0/UDP u@h",
+            "SIP/3.0/UDP h",
+        ] {
+            assert_eq!(simple_via_branch(value), None, "{value}");
+        }
     }
 
     #[test]
