@@ -70,6 +70,7 @@ mod key;
 mod layer;
 mod machine;
 mod shard;
+mod text;
 mod timer;
 
 pub use build::cancel_for;
