@@ -66,6 +66,7 @@ mod event;
 mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
+mod id_hash;
 mod key;
 mod layer;
 mod machine;
