@@ -131,133 +131,68 @@ pub mod tokenizer {
         fn try_into(self) -> Result<Header, Error> {
             let tokenizer: Utf8Tokenizer = self.try_into()?;
 
-            match tokenizer.name {
-                s if s.eq_ignore_ascii_case("Accept") => {
-                    Ok(Header::Accept(Accept::new(tokenizer.value)))
+            // drawbridge patch: one lookup on the lower-cased name instead of up to 45
+            // `eq_ignore_ascii_case` tests in a row (same names, same result: a name
+            // equal to one of them ignoring ASCII case maps to it, anything else is
+            // `Other`). No known name is longer than the buffer.
+            let mut buf = [0u8; 19];
+            let name = tokenizer.name;
+            let lower = match buf.get_mut(..name.len()) {
+                Some(b) => {
+                    b.copy_from_slice(name.as_bytes());
+                    b.make_ascii_lowercase();
+                    std::str::from_utf8(b).unwrap_or("")
                 }
-                s if s.eq_ignore_ascii_case("Accept-Encoding") => {
-                    Ok(Header::AcceptEncoding(AcceptEncoding::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Accept-Language") => {
-                    Ok(Header::AcceptLanguage(AcceptLanguage::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Alert-Info") => {
-                    Ok(Header::AlertInfo(AlertInfo::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Allow") => {
-                    Ok(Header::Allow(Allow::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Authentication-Info") => Ok(
-                    Header::AuthenticationInfo(AuthenticationInfo::new(tokenizer.value)),
-                ),
-                s if s.eq_ignore_ascii_case("Authorization") => {
-                    Ok(Header::Authorization(Authorization::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("CSeq") => Ok(Header::CSeq(CSeq::new(tokenizer.value))),
-                s if s.eq_ignore_ascii_case("Call-Id") => {
-                    Ok(Header::CallId(CallId::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Call-Info") => {
-                    Ok(Header::CallInfo(CallInfo::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Contact") => {
-                    Ok(Header::Contact(Contact::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Content-Disposition") => Ok(
-                    Header::ContentDisposition(ContentDisposition::new(tokenizer.value)),
-                ),
-                s if s.eq_ignore_ascii_case("Content-Encoding") => Ok(Header::ContentEncoding(
-                    ContentEncoding::new(tokenizer.value),
-                )),
-                s if s.eq_ignore_ascii_case("Content-Language") => Ok(Header::ContentLanguage(
-                    ContentLanguage::new(tokenizer.value),
-                )),
-                s if s.eq_ignore_ascii_case("Content-Length") => {
-                    Ok(Header::ContentLength(ContentLength::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Content-Type") => {
-                    Ok(Header::ContentType(ContentType::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Date") => Ok(Header::Date(Date::new(tokenizer.value))),
-                s if s.eq_ignore_ascii_case("Error-Info") => {
-                    Ok(Header::ErrorInfo(ErrorInfo::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Event") => {
-                    Ok(Header::Event(Event::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Expires") => {
-                    Ok(Header::Expires(Expires::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("From") => Ok(Header::From(From::new(tokenizer.value))),
-                s if s.eq_ignore_ascii_case("In-Reply-To") => {
-                    Ok(Header::InReplyTo(InReplyTo::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Max-Forwards") => {
-                    Ok(Header::MaxForwards(MaxForwards::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Mime-Version") => {
-                    Ok(Header::MimeVersion(MimeVersion::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Min-Expires") => {
-                    Ok(Header::MinExpires(MinExpires::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Organization") => {
-                    Ok(Header::Organization(Organization::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Priority") => {
-                    Ok(Header::Priority(Priority::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Proxy-Authenticate") => Ok(Header::ProxyAuthenticate(
-                    ProxyAuthenticate::new(tokenizer.value),
-                )),
-                s if s.eq_ignore_ascii_case("Proxy-Authorization") => Ok(
-                    Header::ProxyAuthorization(ProxyAuthorization::new(tokenizer.value)),
-                ),
-                s if s.eq_ignore_ascii_case("Proxy-Require") => {
-                    Ok(Header::ProxyRequire(ProxyRequire::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Record-Route") => {
-                    Ok(Header::RecordRoute(RecordRoute::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Reply-To") => {
-                    Ok(Header::ReplyTo(ReplyTo::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Require") => {
-                    Ok(Header::Require(Require::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Retry-After") => {
-                    Ok(Header::RetryAfter(RetryAfter::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Route") => {
-                    Ok(Header::Route(Route::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Server") => {
-                    Ok(Header::Server(Server::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Subject") => {
-                    Ok(Header::Subject(Subject::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Supported") => {
-                    Ok(Header::Supported(Supported::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Timestamp") => {
-                    Ok(Header::Timestamp(Timestamp::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("To") => Ok(Header::To(To::new(tokenizer.value))),
-                s if s.eq_ignore_ascii_case("Unsupported") => {
-                    Ok(Header::Unsupported(Unsupported::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("User-Agent") => {
-                    Ok(Header::UserAgent(UserAgent::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("Via") => Ok(Header::Via(Via::new(tokenizer.value))),
-                s if s.eq_ignore_ascii_case("Warning") => {
-                    Ok(Header::Warning(Warning::new(tokenizer.value)))
-                }
-                s if s.eq_ignore_ascii_case("WWW-Authenticate") => Ok(Header::WwwAuthenticate(
-                    WwwAuthenticate::new(tokenizer.value),
-                )),
-                _ => Ok(Header::Other(tokenizer.name.into(), tokenizer.value.into())),
+                None => "",
+            };
+            let value = tokenizer.value;
+            match lower {
+                "accept" => Ok(Header::Accept(Accept::new(value))),
+                "accept-encoding" => Ok(Header::AcceptEncoding(AcceptEncoding::new(value))),
+                "accept-language" => Ok(Header::AcceptLanguage(AcceptLanguage::new(value))),
+                "alert-info" => Ok(Header::AlertInfo(AlertInfo::new(value))),
+                "allow" => Ok(Header::Allow(Allow::new(value))),
+                "authentication-info" => Ok(Header::AuthenticationInfo(AuthenticationInfo::new(value))),
+                "authorization" => Ok(Header::Authorization(Authorization::new(value))),
+                "cseq" => Ok(Header::CSeq(CSeq::new(value))),
+                "call-id" => Ok(Header::CallId(CallId::new(value))),
+                "call-info" => Ok(Header::CallInfo(CallInfo::new(value))),
+                "contact" => Ok(Header::Contact(Contact::new(value))),
+                "content-disposition" => Ok(Header::ContentDisposition(ContentDisposition::new(value))),
+                "content-encoding" => Ok(Header::ContentEncoding(ContentEncoding::new(value))),
+                "content-language" => Ok(Header::ContentLanguage(ContentLanguage::new(value))),
+                "content-length" => Ok(Header::ContentLength(ContentLength::new(value))),
+                "content-type" => Ok(Header::ContentType(ContentType::new(value))),
+                "date" => Ok(Header::Date(Date::new(value))),
+                "error-info" => Ok(Header::ErrorInfo(ErrorInfo::new(value))),
+                "event" => Ok(Header::Event(Event::new(value))),
+                "expires" => Ok(Header::Expires(Expires::new(value))),
+                "from" => Ok(Header::From(From::new(value))),
+                "in-reply-to" => Ok(Header::InReplyTo(InReplyTo::new(value))),
+                "max-forwards" => Ok(Header::MaxForwards(MaxForwards::new(value))),
+                "mime-version" => Ok(Header::MimeVersion(MimeVersion::new(value))),
+                "min-expires" => Ok(Header::MinExpires(MinExpires::new(value))),
+                "organization" => Ok(Header::Organization(Organization::new(value))),
+                "priority" => Ok(Header::Priority(Priority::new(value))),
+                "proxy-authenticate" => Ok(Header::ProxyAuthenticate(ProxyAuthenticate::new(value))),
+                "proxy-authorization" => Ok(Header::ProxyAuthorization(ProxyAuthorization::new(value))),
+                "proxy-require" => Ok(Header::ProxyRequire(ProxyRequire::new(value))),
+                "record-route" => Ok(Header::RecordRoute(RecordRoute::new(value))),
+                "reply-to" => Ok(Header::ReplyTo(ReplyTo::new(value))),
+                "require" => Ok(Header::Require(Require::new(value))),
+                "retry-after" => Ok(Header::RetryAfter(RetryAfter::new(value))),
+                "route" => Ok(Header::Route(Route::new(value))),
+                "server" => Ok(Header::Server(Server::new(value))),
+                "subject" => Ok(Header::Subject(Subject::new(value))),
+                "supported" => Ok(Header::Supported(Supported::new(value))),
+                "timestamp" => Ok(Header::Timestamp(Timestamp::new(value))),
+                "to" => Ok(Header::To(To::new(value))),
+                "unsupported" => Ok(Header::Unsupported(Unsupported::new(value))),
+                "user-agent" => Ok(Header::UserAgent(UserAgent::new(value))),
+                "via" => Ok(Header::Via(Via::new(value))),
+                "warning" => Ok(Header::Warning(Warning::new(value))),
+                "www-authenticate" => Ok(Header::WwwAuthenticate(WwwAuthenticate::new(value))),
+                _ => Ok(Header::Other(name.into(), value.into())),
             }
         }
     }
@@ -270,27 +205,34 @@ pub mod tokenizer {
 
     impl<'a> Tokenizer<'a> {
         pub fn tokenize(part: &'a [u8]) -> IResult<Self> {
-            use crate::NomError;
-            use nom::{
-                branch::alt,
-                bytes::complete::{tag, take_until, take_while1},
-                character::complete::space0,
-                combinator::{map, rest},
-                sequence::tuple,
+            // drawbridge patch: the nom grammar `take_while1(is_token) ":" space0
+            // (take_until("\r\n") "\r\n" | rest)` written out by hand (same accepted
+            // input, same split): it ran once per header of every message.
+            let name_len = part
+                .iter()
+                .position(|&c| !crate::parser_utils::is_token(c))
+                .unwrap_or(part.len());
+            if name_len == 0 || part.get(name_len) != Some(&b':') {
+                return Err(TokenizerError::from(("header", part)).into());
+            }
+            let mut start = name_len + 1;
+            while matches!(part.get(start), Some(b' ') | Some(b'\t')) {
+                start += 1;
+            }
+            let rest = &part[start..];
+            let mut from = 0;
+            let crlf = loop {
+                match rest[from..].iter().position(|&c| c == b'\r') {
+                    Some(i) if rest.get(from + i + 1) == Some(&b'\n') => break Some(from + i),
+                    Some(i) => from += i + 1,
+                    None => break None,
+                }
             };
-
-            let (rem, (name, _, _, value)) = tuple((
-                take_while1(crate::parser_utils::is_token),
-                tag(":"),
-                space0,
-                alt((
-                    map(tuple((take_until("\r\n"), tag("\r\n"))), |(value, _)| value),
-                    rest,
-                )),
-            ))(part)
-            .map_err(|_: NomError<'a>| TokenizerError::from(("header", part)).into())?;
-
-            Ok((rem, (name, value).into()))
+            let (value, rem) = match crlf {
+                Some(i) => (&rest[..i], &rest[i + 2..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            Ok((rem, (&part[..name_len], value).into()))
         }
     }
 
