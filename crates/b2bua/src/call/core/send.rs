@@ -345,10 +345,12 @@ impl B2bua {
         if let Some(flow) = contact
             && let Some(a) = self.advertised(side)
         {
-            r.headers.push(Header::Other(
-                "Contact".into(),
-                format!("<sip:{}{}>", a.host_port(), contact_param(&flow)),
-            ));
+            let mut contact = String::with_capacity(a.host.len() + 32);
+            contact.push_str("<sip:");
+            a.push_host_port(&mut contact);
+            contact.push_str(contact_param(&flow));
+            contact.push('>');
+            r.headers.push(Header::Other("Contact".into(), contact));
         }
         for (n, v) in crossing_headers(&self.config, &relayed.headers, &self.host_for(side)) {
             r.headers.push(Header::Other(n, v));
