@@ -131,69 +131,111 @@ pub mod tokenizer {
         fn try_into(self) -> Result<Header, Error> {
             let tokenizer: Utf8Tokenizer = self.try_into()?;
 
-            // drawbridge patch: one lookup on the lower-cased name instead of up to 45
-            // `eq_ignore_ascii_case` tests in a row (same names, same result: a name
-            // equal to one of them ignoring ASCII case maps to it, anything else is
-            // `Other`). No known name is longer than the buffer.
-            let mut buf = [0u8; 19];
+            // drawbridge patch: the name is matched by length first, then against the
+            // few known names of that length (same names in the same order, same
+            // result), instead of up to 45 `eq_ignore_ascii_case` tests in a row.
             let name = tokenizer.name;
-            let lower = match buf.get_mut(..name.len()) {
-                Some(b) => {
-                    b.copy_from_slice(name.as_bytes());
-                    b.make_ascii_lowercase();
-                    std::str::from_utf8(b).unwrap_or("")
-                }
-                None => "",
-            };
             let value = tokenizer.value;
-            match lower {
-                "accept" => Ok(Header::Accept(Accept::new(value))),
-                "accept-encoding" => Ok(Header::AcceptEncoding(AcceptEncoding::new(value))),
-                "accept-language" => Ok(Header::AcceptLanguage(AcceptLanguage::new(value))),
-                "alert-info" => Ok(Header::AlertInfo(AlertInfo::new(value))),
-                "allow" => Ok(Header::Allow(Allow::new(value))),
-                "authentication-info" => Ok(Header::AuthenticationInfo(AuthenticationInfo::new(value))),
-                "authorization" => Ok(Header::Authorization(Authorization::new(value))),
-                "cseq" => Ok(Header::CSeq(CSeq::new(value))),
-                "call-id" => Ok(Header::CallId(CallId::new(value))),
-                "call-info" => Ok(Header::CallInfo(CallInfo::new(value))),
-                "contact" => Ok(Header::Contact(Contact::new(value))),
-                "content-disposition" => Ok(Header::ContentDisposition(ContentDisposition::new(value))),
-                "content-encoding" => Ok(Header::ContentEncoding(ContentEncoding::new(value))),
-                "content-language" => Ok(Header::ContentLanguage(ContentLanguage::new(value))),
-                "content-length" => Ok(Header::ContentLength(ContentLength::new(value))),
-                "content-type" => Ok(Header::ContentType(ContentType::new(value))),
-                "date" => Ok(Header::Date(Date::new(value))),
-                "error-info" => Ok(Header::ErrorInfo(ErrorInfo::new(value))),
-                "event" => Ok(Header::Event(Event::new(value))),
-                "expires" => Ok(Header::Expires(Expires::new(value))),
-                "from" => Ok(Header::From(From::new(value))),
-                "in-reply-to" => Ok(Header::InReplyTo(InReplyTo::new(value))),
-                "max-forwards" => Ok(Header::MaxForwards(MaxForwards::new(value))),
-                "mime-version" => Ok(Header::MimeVersion(MimeVersion::new(value))),
-                "min-expires" => Ok(Header::MinExpires(MinExpires::new(value))),
-                "organization" => Ok(Header::Organization(Organization::new(value))),
-                "priority" => Ok(Header::Priority(Priority::new(value))),
-                "proxy-authenticate" => Ok(Header::ProxyAuthenticate(ProxyAuthenticate::new(value))),
-                "proxy-authorization" => Ok(Header::ProxyAuthorization(ProxyAuthorization::new(value))),
-                "proxy-require" => Ok(Header::ProxyRequire(ProxyRequire::new(value))),
-                "record-route" => Ok(Header::RecordRoute(RecordRoute::new(value))),
-                "reply-to" => Ok(Header::ReplyTo(ReplyTo::new(value))),
-                "require" => Ok(Header::Require(Require::new(value))),
-                "retry-after" => Ok(Header::RetryAfter(RetryAfter::new(value))),
-                "route" => Ok(Header::Route(Route::new(value))),
-                "server" => Ok(Header::Server(Server::new(value))),
-                "subject" => Ok(Header::Subject(Subject::new(value))),
-                "supported" => Ok(Header::Supported(Supported::new(value))),
-                "timestamp" => Ok(Header::Timestamp(Timestamp::new(value))),
-                "to" => Ok(Header::To(To::new(value))),
-                "unsupported" => Ok(Header::Unsupported(Unsupported::new(value))),
-                "user-agent" => Ok(Header::UserAgent(UserAgent::new(value))),
-                "via" => Ok(Header::Via(Via::new(value))),
-                "warning" => Ok(Header::Warning(Warning::new(value))),
-                "www-authenticate" => Ok(Header::WwwAuthenticate(WwwAuthenticate::new(value))),
-                _ => Ok(Header::Other(name.into(), value.into())),
-            }
+            let known = match name.len() {
+                2 => match name {
+                    s if s.eq_ignore_ascii_case("To") => Some(Header::To(To::new(value))),
+                    _ => None,
+                },
+                3 => match name {
+                    s if s.eq_ignore_ascii_case("Via") => Some(Header::Via(Via::new(value))),
+                    _ => None,
+                },
+                4 => match name {
+                    s if s.eq_ignore_ascii_case("CSeq") => Some(Header::CSeq(CSeq::new(value))),
+                    s if s.eq_ignore_ascii_case("Date") => Some(Header::Date(Date::new(value))),
+                    s if s.eq_ignore_ascii_case("From") => Some(Header::From(From::new(value))),
+                    _ => None,
+                },
+                5 => match name {
+                    s if s.eq_ignore_ascii_case("Allow") => Some(Header::Allow(Allow::new(value))),
+                    s if s.eq_ignore_ascii_case("Event") => Some(Header::Event(Event::new(value))),
+                    s if s.eq_ignore_ascii_case("Route") => Some(Header::Route(Route::new(value))),
+                    _ => None,
+                },
+                6 => match name {
+                    s if s.eq_ignore_ascii_case("Accept") => Some(Header::Accept(Accept::new(value))),
+                    s if s.eq_ignore_ascii_case("Server") => Some(Header::Server(Server::new(value))),
+                    _ => None,
+                },
+                7 => match name {
+                    s if s.eq_ignore_ascii_case("Call-Id") => Some(Header::CallId(CallId::new(value))),
+                    s if s.eq_ignore_ascii_case("Contact") => Some(Header::Contact(Contact::new(value))),
+                    s if s.eq_ignore_ascii_case("Expires") => Some(Header::Expires(Expires::new(value))),
+                    s if s.eq_ignore_ascii_case("Require") => Some(Header::Require(Require::new(value))),
+                    s if s.eq_ignore_ascii_case("Subject") => Some(Header::Subject(Subject::new(value))),
+                    s if s.eq_ignore_ascii_case("Warning") => Some(Header::Warning(Warning::new(value))),
+                    _ => None,
+                },
+                8 => match name {
+                    s if s.eq_ignore_ascii_case("Priority") => Some(Header::Priority(Priority::new(value))),
+                    s if s.eq_ignore_ascii_case("Reply-To") => Some(Header::ReplyTo(ReplyTo::new(value))),
+                    _ => None,
+                },
+                9 => match name {
+                    s if s.eq_ignore_ascii_case("Call-Info") => Some(Header::CallInfo(CallInfo::new(value))),
+                    s if s.eq_ignore_ascii_case("Supported") => Some(Header::Supported(Supported::new(value))),
+                    s if s.eq_ignore_ascii_case("Timestamp") => Some(Header::Timestamp(Timestamp::new(value))),
+                    _ => None,
+                },
+                10 => match name {
+                    s if s.eq_ignore_ascii_case("Alert-Info") => Some(Header::AlertInfo(AlertInfo::new(value))),
+                    s if s.eq_ignore_ascii_case("Error-Info") => Some(Header::ErrorInfo(ErrorInfo::new(value))),
+                    s if s.eq_ignore_ascii_case("User-Agent") => Some(Header::UserAgent(UserAgent::new(value))),
+                    _ => None,
+                },
+                11 => match name {
+                    s if s.eq_ignore_ascii_case("In-Reply-To") => Some(Header::InReplyTo(InReplyTo::new(value))),
+                    s if s.eq_ignore_ascii_case("Min-Expires") => Some(Header::MinExpires(MinExpires::new(value))),
+                    s if s.eq_ignore_ascii_case("Retry-After") => Some(Header::RetryAfter(RetryAfter::new(value))),
+                    s if s.eq_ignore_ascii_case("Unsupported") => Some(Header::Unsupported(Unsupported::new(value))),
+                    _ => None,
+                },
+                12 => match name {
+                    s if s.eq_ignore_ascii_case("Content-Type") => Some(Header::ContentType(ContentType::new(value))),
+                    s if s.eq_ignore_ascii_case("Max-Forwards") => Some(Header::MaxForwards(MaxForwards::new(value))),
+                    s if s.eq_ignore_ascii_case("Mime-Version") => Some(Header::MimeVersion(MimeVersion::new(value))),
+                    s if s.eq_ignore_ascii_case("Organization") => Some(Header::Organization(Organization::new(value))),
+                    s if s.eq_ignore_ascii_case("Record-Route") => Some(Header::RecordRoute(RecordRoute::new(value))),
+                    _ => None,
+                },
+                13 => match name {
+                    s if s.eq_ignore_ascii_case("Authorization") => Some(Header::Authorization(Authorization::new(value))),
+                    s if s.eq_ignore_ascii_case("Proxy-Require") => Some(Header::ProxyRequire(ProxyRequire::new(value))),
+                    _ => None,
+                },
+                14 => match name {
+                    s if s.eq_ignore_ascii_case("Content-Length") => Some(Header::ContentLength(ContentLength::new(value))),
+                    _ => None,
+                },
+                15 => match name {
+                    s if s.eq_ignore_ascii_case("Accept-Encoding") => Some(Header::AcceptEncoding(AcceptEncoding::new(value))),
+                    s if s.eq_ignore_ascii_case("Accept-Language") => Some(Header::AcceptLanguage(AcceptLanguage::new(value))),
+                    _ => None,
+                },
+                16 => match name {
+                    s if s.eq_ignore_ascii_case("Content-Encoding") => Some(Header::ContentEncoding(ContentEncoding::new(value))),
+                    s if s.eq_ignore_ascii_case("Content-Language") => Some(Header::ContentLanguage(ContentLanguage::new(value))),
+                    s if s.eq_ignore_ascii_case("WWW-Authenticate") => Some(Header::WwwAuthenticate(WwwAuthenticate::new(value))),
+                    _ => None,
+                },
+                18 => match name {
+                    s if s.eq_ignore_ascii_case("Proxy-Authenticate") => Some(Header::ProxyAuthenticate(ProxyAuthenticate::new(value))),
+                    _ => None,
+                },
+                19 => match name {
+                    s if s.eq_ignore_ascii_case("Authentication-Info") => Some(Header::AuthenticationInfo(AuthenticationInfo::new(value))),
+                    s if s.eq_ignore_ascii_case("Content-Disposition") => Some(Header::ContentDisposition(ContentDisposition::new(value))),
+                    s if s.eq_ignore_ascii_case("Proxy-Authorization") => Some(Header::ProxyAuthorization(ProxyAuthorization::new(value))),
+                    _ => None,
+                },
+                _ => None,
+            };
+            Ok(known.unwrap_or_else(|| Header::Other(name.into(), value.into())))
         }
     }
 
