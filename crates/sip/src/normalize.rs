@@ -30,6 +30,7 @@ pub(crate) struct Scanned<'a> {
 }
 
 /// RFC 3261 §25.1 `token` characters (header names, methods).
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
@@ -120,8 +121,7 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
         // RFC 3261's grammar has no raw control character in a header outside a
         // quoted-pair (`\` + CTL inside a quoted string): NUL and friends only confuse
         // parsers. One cheap scan for any control character first; almost no line has one.
-        // (A fold rather than `any`: no early exit, so the compiler can vectorise it.)
-        if line.bytes().fold(false, |found, b| found | is_control(b)) {
+        if has_control(line.as_bytes()) {
             if line.contains('\r') {
                 return Err(ParseError::Unparseable {
                     reason: "bare CR in header section",
@@ -164,11 +164,11 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
             return Err(bad_header(line, "no colon"));
         };
         // HCOLON = *( SP / HTAB ) ":" SWS
-        let name = line[..colon].trim_end_matches([' ', '\t']);
+        let name = trim_sp_ht_end(&line[..colon]);
         if !is_token(name) {
             return Err(bad_header(name, "name is not a token"));
         }
-        let value = line[colon + 1..].trim_matches([' ', '\t']);
+        let value = trim_sp_ht(&line[colon + 1..]);
         let exact = name.len() == colon
             && line.as_bytes().get(colon + 1) == Some(&b' ')
             && colon + 2 + value.len() == line.len();
@@ -185,6 +185,41 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
         body: &bytes[body_start..],
         crlf_unfolded,
     })
+}
+
+/// `s` without leading and trailing SP and HTAB (`trim_matches([' ', '\t'])`, by bytes).
+fn trim_sp_ht(s: &str) -> &str {
+    let start = s
+        .bytes()
+        .position(|b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
+    // ok: SP and HTAB are ASCII, so both cuts are on char boundaries.
+    trim_sp_ht_end(&s[start..])
+}
+
+/// `s` without trailing SP and HTAB.
+fn trim_sp_ht_end(s: &str) -> &str {
+    let end = s
+        .bytes()
+        .rposition(|b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    &s[..end]
+}
+
+/// Whether `line` holds a control character (other than HTAB): 16 bytes at a time
+/// without an early exit inside a block, which the compiler turns into vector compares.
+fn has_control(line: &[u8]) -> bool {
+    let mut blocks = line.chunks_exact(16);
+    for block in &mut blocks {
+        let mut found = false;
+        for &b in block {
+            found |= is_control(b);
+        }
+        if found {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| is_control(b))
 }
 
 /// A control character other than HTAB.
@@ -229,6 +264,34 @@ mod tests {
         assert_eq!(s.fields[0].value, "one two three");
         assert_eq!(s.fields[1].value, "");
         assert_eq!(s.body, b"body");
+    }
+
+    #[test]
+    fn byte_helpers_match_the_str_methods() {
+        for s in [
+            "",
+            " ",
+            "\t a b \t",
+            "a",
+            "  x",
+            "x  ",
+            "\u{e9} ",
+            " \t\u{e9}\t",
+        ] {
+            assert_eq!(trim_sp_ht(s), s.trim_matches([' ', '\t']));
+            assert_eq!(trim_sp_ht_end(s), s.trim_end_matches([' ', '\t']));
+        }
+        let mut line = vec![b'a'; 40];
+        assert!(!has_control(&line));
+        for at in [0, 15, 16, 31, 32, 39] {
+            for c in [0u8, b'\r', 0x1f, 0x7f] {
+                line[at] = c;
+                assert!(has_control(&line), "{c} at {at}");
+                line[at] = b'a';
+            }
+        }
+        line[20] = b'\t';
+        assert!(!has_control(&line));
     }
 
     #[test]

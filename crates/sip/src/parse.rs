@@ -60,30 +60,23 @@ enum Single {
 
 fn classify(name: &str) -> Kind {
     let is = |s: &str| name.eq_ignore_ascii_case(s);
-    if is("Via") {
-        Kind::Via
-    } else if is("Route") || is("Record-Route") {
-        Kind::RouteList
-    } else if is("Contact") {
-        Kind::Contact
-    } else if is("From") {
-        Kind::NameAddr(Single::From)
-    } else if is("To") {
-        Kind::NameAddr(Single::To)
-    } else if is("Reply-To") || is("Refer-To") || is("Referred-By") {
-        Kind::NameAddr(Single::Other)
-    } else if is("Call-ID") {
-        Kind::CallId
-    } else if is("CSeq") {
-        Kind::CSeq
-    } else if is("Max-Forwards") {
-        Kind::MaxForwards
-    } else if is("Content-Length") {
-        Kind::ContentLength
-    } else if is("Content-Type") {
-        Kind::ContentType
-    } else {
-        Kind::Other
+    // By length first: each header name is compared with the one or two known names of
+    // its length only.
+    match name.len() {
+        2 if is("To") => Kind::NameAddr(Single::To),
+        3 if is("Via") => Kind::Via,
+        4 if is("From") => Kind::NameAddr(Single::From),
+        4 if is("CSeq") => Kind::CSeq,
+        5 if is("Route") => Kind::RouteList,
+        7 if is("Contact") => Kind::Contact,
+        7 if is("Call-ID") => Kind::CallId,
+        8 if is("Reply-To") || is("Refer-To") => Kind::NameAddr(Single::Other),
+        11 if is("Referred-By") => Kind::NameAddr(Single::Other),
+        12 if is("Record-Route") => Kind::RouteList,
+        12 if is("Max-Forwards") => Kind::MaxForwards,
+        12 if is("Content-Type") => Kind::ContentType,
+        14 if is("Content-Length") => Kind::ContentLength,
+        _ => Kind::Other,
     }
 }
 
@@ -895,6 +888,31 @@ mod tests {
             "SIP/3.0/UDP h",
         ] {
             assert_eq!(simple_via_branch(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn classify_knows_every_name_in_any_case() {
+        for (name, kind) in [
+            ("via", Kind::Via),
+            ("ROUTE", Kind::RouteList),
+            ("Record-Route", Kind::RouteList),
+            ("contact", Kind::Contact),
+            ("From", Kind::NameAddr(Single::From)),
+            ("tO", Kind::NameAddr(Single::To)),
+            ("Reply-To", Kind::NameAddr(Single::Other)),
+            ("refer-to", Kind::NameAddr(Single::Other)),
+            ("Referred-By", Kind::NameAddr(Single::Other)),
+            ("call-id", Kind::CallId),
+            ("cseq", Kind::CSeq),
+            ("Max-Forwards", Kind::MaxForwards),
+            ("content-length", Kind::ContentLength),
+            ("Content-Type", Kind::ContentType),
+            ("Subject", Kind::Other),
+            ("Vias", Kind::Other),
+            ("", Kind::Other),
+        ] {
+            assert!(classify(name) == kind, "{name}");
         }
     }
 
