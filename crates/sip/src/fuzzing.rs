@@ -42,15 +42,21 @@ fn simple_via_agrees_with_rsip(data: &[u8]) {
             .split_once(':')
             .filter(|(n, _)| n.trim().eq_ignore_ascii_case("via") || n.trim() == "v")
             .map_or(line, |(_, v)| v.trim());
-        if let Some(branch) = crate::parse::simple_via_branch(value) {
+        if let Some(plain) = crate::parse::simple_via(value) {
             let typed = rsip::headers::Via::new(value)
                 .typed()
                 .expect("a plain Via parses in rsip"); // ok: fuzz oracle
             assert_eq!(
                 typed.branch().map(|b| b.value()),
-                branch,
+                plain.rsip_branch,
                 "branch of {value:?}"
             );
+            assert_eq!(
+                crate::fields::via_param(value, "branch"),
+                plain.text_branch,
+                "text branch of {value:?}"
+            );
+            assert!(crate::fields::via_sent_by(value).is_some(), "{value:?}");
         }
     }
 }

@@ -547,12 +547,12 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
         let (name, typed_uri) = match h {
             Header::Via(v) if !via_seen => {
                 via_seen = true;
-                if let Some(branch) = simple_via_branch(v.value()) {
-                    // rsip reads this value as it is written (see `simple_via_branch`):
-                    // the same ambiguity check without running its parser.
-                    if crate::fields::via_param(v.value(), "branch") != branch
-                        || crate::fields::via_sent_by(v.value()).is_none()
-                    {
+                if let Some(plain) = simple_via(v.value()) {
+                    // rsip reads this value as it is written (see `simple_via`),
+                    // and so do `fields::via_param` and `via_sent_by` (no quotes, no
+                    // white space, a sent-by): the same ambiguity check without running
+                    // either parser. The fuzz target checks both readings.
+                    if plain.text_branch != plain.rsip_branch {
                         return Err(bad_header("Via", "ambiguous branch or sent-by"));
                     }
                     continue;
@@ -591,12 +591,21 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// The two readings of a plain Via's branch (see [`simple_via`]).
+pub(crate) struct PlainVia<'a> {
+    /// What rsip's typed Via reads: the first `branch` parameter with a value.
+    pub(crate) rsip_branch: Option<&'a str>,
+    /// What [`crate::fields::via_param`] reads: the first parameter named `branch`,
+    /// `Some("")` without a value. (Its sent-by is always there in this form.)
+    pub(crate) text_branch: Option<&'a str>,
+}
+
 /// For a Via value in the plain form nearly every element sends —
 /// `SIP/2.0/TRANSPORT host[:port](;name[=value])*` with an ASCII domain or IPv4 host, a
 /// known transport other than in a `transport=`/`method=` parameter, and token characters
 /// only in parameters — the branch rsip's typed parse reads (the first `branch` with a
-/// value), without running that parse: `Some(branch)`. `None` for any other value, which
-/// then goes through rsip.
+/// value), without running that parse, and the one [`crate::fields::via_param`] reads.
+/// `None` for any other value, which then goes through rsip.
 ///
 /// Why rsip accepts every such value (vendor/rsip, `ViaTokenizer`): the version is
 /// `SIP/` digits `.` digits; the transport is everything up to the first SP, and these
@@ -606,19 +615,20 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
 /// domain, and a port that fits a u16; each parameter is `;` token [`=` token], and only
 /// `transport` and `method` values are checked when converted. The fuzz target compares
 /// this with rsip on every line it is given.
-pub(crate) fn simple_via_branch(value: &str) -> Option<Option<&str>> {
+pub(crate) fn simple_via(value: &str) -> Option<PlainVia<'_>> {
     const TRANSPORTS: [&str; 6] = ["UDP", "TCP", "TLS", "SCTP", "WS", "WSS"];
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
     let rest = value.strip_prefix("SIP/2.0/")?;
-    let (transport, rest) = rest.split_once(' ')?;
+    let sp = find(rest, b' ')?;
+    let transport = &rest[..sp];
     if !TRANSPORTS.iter().any(|t| t.eq_ignore_ascii_case(transport)) {
         return None;
     }
-    let (host_port, mut params) = match rest.find(';') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let (host, port) = match host_port.split_once(':') {
-        Some((h, p)) => (h, Some(p)),
+    let rest = &rest[sp + 1..];
+    let host_port_end = find(rest, b';').unwrap_or(rest.len());
+    let host_port = &rest[..host_port_end];
+    let (host, port) = match find(host_port, b':') {
+        Some(i) => (&host_port[..i], Some(&host_port[i + 1..])),
         None => (host_port, None),
     };
     if host.is_empty()
@@ -637,13 +647,17 @@ pub(crate) fn simple_via_branch(value: &str) -> Option<Option<&str>> {
         return None;
     }
     let is_token_str = |s: &str| !s.is_empty() && s.bytes().all(is_token_byte);
-    let mut branch = None;
+    let mut params = &rest[host_port_end..];
+    let mut via = PlainVia {
+        rsip_branch: None,
+        text_branch: None,
+    };
     while let Some(p) = params.strip_prefix(';') {
-        let end = p.find(';').unwrap_or(p.len());
+        let end = find(p, b';').unwrap_or(p.len());
         let (param, next) = p.split_at(end);
         params = next;
-        let (name, v) = match param.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
+        let (name, v) = match find(param, b'=') {
+            Some(i) => (&param[..i], Some(&param[i + 1..])),
             None => (param, None),
         };
         if !is_token_str(name)
@@ -653,11 +667,16 @@ pub(crate) fn simple_via_branch(value: &str) -> Option<Option<&str>> {
         {
             return None;
         }
-        if branch.is_none() && name.eq_ignore_ascii_case("branch") {
-            branch = v;
+        if name.eq_ignore_ascii_case("branch") {
+            if via.text_branch.is_none() {
+                via.text_branch = Some(v.unwrap_or(""));
+            }
+            if via.rsip_branch.is_none() {
+                via.rsip_branch = v;
+            }
         }
     }
-    Some(branch)
+    Some(via)
 }
 
 /// The Request-URI must be a SIP(S) or tel URI as rsip read it.
@@ -870,9 +889,19 @@ mod tests {
             ("SIP/2.0/WSS h;Branch=x;branch=y", Some("x")),
             ("SIP/2.0/TCP h:060;rport;branch;branch=z", Some("z")),
         ] {
-            assert_eq!(simple_via_branch(value), Some(branch), "{value}");
+            assert_eq!(
+                simple_via(value).map(|v| v.rsip_branch),
+                Some(branch),
+                "{value}"
+            );
             let typed = rsip::headers::Via::new(value).typed().unwrap();
             assert_eq!(typed.branch().map(|b| b.value()), branch, "{value}");
+            let plain = simple_via(value).unwrap();
+            assert_eq!(
+                plain.text_branch,
+                crate::fields::via_param(value, "branch"),
+                "{value}"
+            );
         }
         // Left to rsip: anything outside the plain form.
         for value in [
@@ -887,7 +916,7 @@ mod tests {
             "SIP/2.0/UDP u@h",
             "SIP/3.0/UDP h",
         ] {
-            assert_eq!(simple_via_branch(value), None, "{value}");
+            assert!(simple_via(value).is_none(), "{value}");
         }
     }
 
