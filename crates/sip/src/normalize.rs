@@ -97,7 +97,7 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
     let mut first = true;
     while pos < section.len() {
         let line_start = pos;
-        let nl = section[pos..].find('\n').unwrap_or(section.len() - pos);
+        let nl = find_byte(&section.as_bytes()[pos..], b'\n').unwrap_or(section.len() - pos);
         pos += nl + 1;
         let mut line = &section[line_start..line_start + nl];
         match line.strip_suffix('\r') {
@@ -161,7 +161,7 @@ pub(crate) fn scan<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Scanned<'a>, 
                 max: limits.max_headers,
             });
         }
-        let Some(colon) = line.find(':') else {
+        let Some(colon) = find_byte(line.as_bytes(), b':') else {
             return Err(bad_header(line, "no colon"));
         };
         // HCOLON = *( SP / HTAB ) ":" SWS
@@ -205,6 +205,32 @@ fn trim_sp_ht_end(s: &str) -> &str {
         .rposition(|b| b != b' ' && b != b'\t')
         .map_or(0, |i| i + 1);
     &s[..end]
+}
+
+/// The position of the first `needle` in `hay`, eight bytes at a time: in a word, the
+/// lowest byte the zero-byte test flags in `word ^ needle * 0x01..` is the first match
+/// (the test's false positives only ever sit above a true one).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let y = u64::from_le_bytes(bytes) ^ (ONES * u64::from(needle));
+        let found = y.wrapping_sub(ONES) & !y & HIGH;
+        if found != 0 {
+            // ok: trailing_zeros < 64, so the quotient is below 8.
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| at + i)
 }
 
 /// Whether `line` holds a control character (other than HTAB). Eight bytes at a time:
@@ -301,6 +327,19 @@ mod tests {
         }
         line[20] = b'\t';
         assert!(!has_control(&line));
+        // find_byte: the first match, before or after other bytes of every value.
+        for at in 0..19 {
+            for c in 0..=255u8 {
+                let mut l = vec![b':'; 19];
+                l[at] = c;
+                let first = l.iter().position(|&b| b == b'\n');
+                assert_eq!(find_byte(&l, b'\n'), first);
+                l[(at + 5) % 19] = b'\n';
+                let first = l.iter().position(|&b| b == b'\n');
+                assert_eq!(find_byte(&l, b'\n'), first, "{c} at {at}");
+                assert_eq!(find_byte(&l, c), l.iter().position(|&b| b == c));
+            }
+        }
         // Every byte value at every position of two words and a tail.
         for at in 0..19 {
             for c in 0..=255u8 {
