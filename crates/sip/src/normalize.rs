@@ -57,7 +57,7 @@ pub(crate) fn skip_leading_newlines(bytes: &[u8]) -> &[u8] {
 /// the position where that empty line starts. `None` if the section is not terminated.
 pub(crate) fn find_header_end(bytes: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
-    while let Some(off) = bytes[i..].iter().position(|&b| b == b'\n') {
+    while let Some(off) = find_byte(&bytes[i..], b'\n') {
         let nl = i + off;
         let next = nl + 1;
         match bytes.get(next) {
