@@ -9,6 +9,7 @@ use rsip::{Method, Request, Response, SipMessage};
 
 use crate::error::{MessageError, SendError};
 use crate::event::{Incoming, Transmit, TuEvent};
+use crate::id_hash::IdMap;
 use crate::key::{self, ClientKey, ServerKey};
 use crate::machine::{
     Ctx, Effect, Fx, InviteClient, InviteServer, NonInviteClient, NonInviteServer,
@@ -183,7 +184,7 @@ pub struct TransactionLayer {
     config: Config,
     next_id: u64,
     branch_counter: u64,
-    transactions: HashMap<TransactionId, Transaction>,
+    transactions: IdMap<TransactionId, Transaction>,
     clients: HashMap<ClientKey, TransactionId>,
     servers: HashMap<ServerKey, TransactionId>,
     timers: BinaryHeap<TimerEntry>,
@@ -200,7 +201,7 @@ impl TransactionLayer {
             config,
             next_id: 0,
             branch_counter: 0,
-            transactions: HashMap::new(),
+            transactions: IdMap::default(),
             clients: HashMap::new(),
             servers: HashMap::new(),
             timers: BinaryHeap::new(),

@@ -66,10 +66,12 @@ mod event;
 mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
+mod id_hash;
 mod key;
 mod layer;
 mod machine;
 mod shard;
+mod text;
 mod timer;
 
 pub use build::cancel_for;

@@ -92,21 +92,21 @@ impl Shard {
 
     /// A Call-ID for a leg this worker opens: 30 digits of `random`, then the worker.
     pub(crate) fn call_id(self, random: (u64, u64)) -> String {
-        format!("{:016x}{:014x}{:02x}", random.0, random.1 >> 8, self.index)
+        let mut id = String::with_capacity(32);
+        crate::text::push_hex(&mut id, random.0, 16);
+        crate::text::push_hex(&mut id, random.1 >> 8, 14);
+        crate::text::push_hex(&mut id, u64::from(self.index), 2);
+        id
     }
 
     /// A Via branch for a request this worker sends: the cookie, 22 digits of
     /// `random`/`counter`, then the worker.
     pub(crate) fn branch(self, random: u64, counter: u64) -> String {
-        use std::fmt::Write as _;
-        // Sized up front: `format!` grew the String three times for every request.
         let mut b = String::with_capacity(MAGIC_COOKIE.len() + 24);
-        let _ = write!(
-            b,
-            "{MAGIC_COOKIE}{random:016x}{:06x}{:02x}",
-            counter & 0xff_ffff,
-            self.index
-        );
+        b.push_str(MAGIC_COOKIE);
+        crate::text::push_hex(&mut b, random, 16);
+        crate::text::push_hex(&mut b, counter & 0xff_ffff, 6);
+        crate::text::push_hex(&mut b, u64::from(self.index), 2);
         b
     }
 

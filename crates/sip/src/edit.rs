@@ -31,7 +31,12 @@ impl Message for Request {
     }
     fn write_start_line(&self, out: &mut Vec<u8>) {
         // Formatted straight into the buffer: no intermediate String per message.
-        let _ = write!(out, "{} {} {}\r\n", self.method, self.uri, self.version);
+        out.extend_from_slice(method_str(self.method).as_bytes());
+        out.push(b' ');
+        let _ = write!(out, "{}", self.uri);
+        out.extend_from_slice(b" ");
+        out.extend_from_slice(version_str(&self.version).as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -43,7 +48,9 @@ impl Message for Response {
         &mut self.body
     }
     fn write_start_line(&self, out: &mut Vec<u8>) {
-        let _ = write!(out, "{} {}\r\n", self.version, self.status_code);
+        out.extend_from_slice(version_str(&self.version).as_bytes());
+        out.push(b' ');
+        let _ = write!(out, "{}\r\n", self.status_code);
     }
 }
 
@@ -62,54 +69,91 @@ impl Message for SipMessage {
     }
 }
 
+/// The name and value rsip writes for a header (its `Display` is `name: value`), without
+/// going through `fmt`: serialising a message is a fifth of the core's formatting work.
+/// The match is exhaustive, so a header rsip adds fails to compile here; the names are
+/// pinned against rsip's `Display` by a test.
+pub(crate) fn header_parts(h: &Header) -> (&str, &str) {
+    match h {
+        Header::Other(name, value) => (name, value),
+        Header::Accept(h) => ("Accept", h.value()),
+        Header::AcceptEncoding(h) => ("Accept-Encoding", h.value()),
+        Header::AcceptLanguage(h) => ("Accept-Language", h.value()),
+        Header::AlertInfo(h) => ("Alert-Info", h.value()),
+        Header::Allow(h) => ("Allow", h.value()),
+        Header::AuthenticationInfo(h) => ("Authentication-Info", h.value()),
+        Header::Authorization(h) => ("Authorization", h.value()),
+        Header::CSeq(h) => ("CSeq", h.value()),
+        Header::CallId(h) => ("Call-ID", h.value()),
+        Header::CallInfo(h) => ("Call-Info", h.value()),
+        Header::Contact(h) => ("Contact", h.value()),
+        Header::ContentDisposition(h) => ("Content-Disposition", h.value()),
+        Header::ContentEncoding(h) => ("Content-Encoding", h.value()),
+        Header::ContentLanguage(h) => ("Content-Language", h.value()),
+        Header::ContentLength(h) => ("Content-Length", h.value()),
+        Header::ContentType(h) => ("Content-Type", h.value()),
+        Header::Date(h) => ("Date", h.value()),
+        Header::ErrorInfo(h) => ("Error-Info", h.value()),
+        Header::Event(h) => ("Event", h.value()),
+        Header::Expires(h) => ("Expires", h.value()),
+        Header::From(h) => ("From", h.value()),
+        Header::InReplyTo(h) => ("In-Reply-To", h.value()),
+        Header::MaxForwards(h) => ("Max-Forwards", h.value()),
+        Header::MimeVersion(h) => ("Mime-Version", h.value()),
+        Header::MinExpires(h) => ("Min-Expires", h.value()),
+        Header::Organization(h) => ("Organization", h.value()),
+        Header::Priority(h) => ("Priority", h.value()),
+        Header::ProxyAuthenticate(h) => ("Proxy-Authenticate", h.value()),
+        Header::ProxyAuthorization(h) => ("Proxy-Authorization", h.value()),
+        Header::ProxyRequire(h) => ("Proxy-Require", h.value()),
+        Header::RecordRoute(h) => ("Record-Route", h.value()),
+        Header::ReplyTo(h) => ("Reply-To", h.value()),
+        Header::Require(h) => ("Require", h.value()),
+        Header::RetryAfter(h) => ("Retry-After", h.value()),
+        Header::Route(h) => ("Route", h.value()),
+        Header::Server(h) => ("Server", h.value()),
+        Header::Subject(h) => ("Subject", h.value()),
+        Header::SubscriptionState(h) => ("Subscription-State", h.value()),
+        Header::Supported(h) => ("Supported", h.value()),
+        Header::Timestamp(h) => ("Timestamp", h.value()),
+        Header::To(h) => ("To", h.value()),
+        Header::Unsupported(h) => ("Unsupported", h.value()),
+        Header::UserAgent(h) => ("User-Agent", h.value()),
+        Header::Via(h) => ("Via", h.value()),
+        Header::Warning(h) => ("Warning", h.value()),
+        Header::WwwAuthenticate(h) => ("WWW-Authenticate", h.value()),
+    }
+}
+
+/// A method as rsip writes it (its `Display` allocates an upper-cased copy each time).
+pub(crate) fn method_str(m: rsip::Method) -> &'static str {
+    use rsip::Method;
+    match m {
+        Method::Ack => "ACK",
+        Method::Bye => "BYE",
+        Method::Cancel => "CANCEL",
+        Method::Info => "INFO",
+        Method::Invite => "INVITE",
+        Method::Message => "MESSAGE",
+        Method::Notify => "NOTIFY",
+        Method::Options => "OPTIONS",
+        Method::PRack => "PRACK",
+        Method::Publish => "PUBLISH",
+        Method::Refer => "REFER",
+        Method::Register => "REGISTER",
+        Method::Subscribe => "SUBSCRIBE",
+        Method::Update => "UPDATE",
+    }
+}
+
 /// The header's name as rsip writes it (`Via`, `Call-ID`, or an extension's own spelling).
 pub fn header_name(h: &Header) -> String {
     with_name(h, str::to_owned)
 }
 
-/// Runs `f` on the header's name without allocating: rsip only writes a typed header's
-/// name as the start of its `Display`, so the output is taken up to the first `:` into a
-/// small buffer and the formatting stopped there.
+/// Runs `f` on the header's name, as rsip writes it.
 fn with_name<R>(h: &Header, f: impl FnOnce(&str) -> R) -> R {
-    match h {
-        Header::Other(name, _) => f(name),
-        other => {
-            let mut sink = NameSink::default();
-            let _ = std::fmt::write(&mut sink, format_args!("{other}"));
-            f(sink.name().trim())
-        }
-    }
-}
-
-/// Collects what is written up to the first `:`, then refuses more (which ends the
-/// formatting early). rsip's own header names are all far shorter than the buffer.
-#[derive(Default)]
-struct NameSink {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl NameSink {
-    fn name(&self) -> &str {
-        // Only whole `&str` pieces up to a `:` (ASCII) are copied in, so this is UTF-8.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for NameSink {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let (piece, done) = match s.find(':') {
-            Some(i) => (&s[..i], true),
-            None => (s, false),
-        };
-        let end = self.len + piece.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(piece.as_bytes());
-        self.len = end;
-        if done { Err(std::fmt::Error) } else { Ok(()) }
-    }
+    f(header_parts(h).0)
 }
 
 fn is_named(h: &Header, name: &str) -> bool {
@@ -216,19 +260,52 @@ pub fn to_bytes<M: Message + ?Sized>(msg: &M) -> Vec<u8> {
                 continue;
             }
             wrote_len = true;
-            let _ = write!(out, "Content-Length: {}\r\n", body.len());
+            write_content_length(&mut out, body.len());
             continue;
         }
-        // Each header is formatted straight into the buffer (writing to a Vec cannot
-        // fail): one allocation per message instead of one String per header.
-        let _ = write!(out, "{h}\r\n");
+        // Each header is copied straight into the buffer: one allocation per message.
+        let (name, value) = header_parts(h);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if !wrote_len {
-        let _ = write!(out, "Content-Length: {}\r\n", body.len());
+        write_content_length(&mut out, body.len());
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+fn write_content_length(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(b"Content-Length: ");
+    push_decimal(out, len);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal (what `write!("{n}")` writes, without `fmt`).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // ok: n % 10 < 10
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// A version as rsip writes it.
+fn version_str(v: &rsip::Version) -> &'static str {
+    match v {
+        rsip::Version::V1 => "SIP/1.0",
+        rsip::Version::V2 => "SIP/2.0",
+    }
 }
 
 #[cfg(test)]
@@ -259,5 +336,92 @@ mod tests {
             assert!(!is_named(h, "Contact"));
         }
         assert!(is_named(&headers[0], "v"), "compact form");
+    }
+
+    /// Every variant's name and value, as `to_bytes` writes them, are what rsip's
+    /// `Display` writes.
+    #[test]
+    fn header_parts_match_rsip_display() {
+        use rsip::headers::*;
+        let v = "x y;z=1";
+        let all: Vec<Header> = vec![
+            Header::Accept(Accept::new(v)),
+            Header::AcceptEncoding(AcceptEncoding::new(v)),
+            Header::AcceptLanguage(AcceptLanguage::new(v)),
+            Header::AlertInfo(AlertInfo::new(v)),
+            Header::Allow(Allow::new(v)),
+            Header::AuthenticationInfo(AuthenticationInfo::new(v)),
+            Header::Authorization(Authorization::new(v)),
+            Header::CSeq(CSeq::new(v)),
+            Header::CallId(CallId::new(v)),
+            Header::CallInfo(CallInfo::new(v)),
+            Header::Contact(Contact::new(v)),
+            Header::ContentDisposition(ContentDisposition::new(v)),
+            Header::ContentEncoding(ContentEncoding::new(v)),
+            Header::ContentLanguage(ContentLanguage::new(v)),
+            Header::ContentLength(ContentLength::new(v)),
+            Header::ContentType(ContentType::new(v)),
+            Header::Date(Date::new(v)),
+            Header::ErrorInfo(ErrorInfo::new(v)),
+            Header::Event(Event::new(v)),
+            Header::Expires(Expires::new(v)),
+            Header::From(From::new(v)),
+            Header::InReplyTo(InReplyTo::new(v)),
+            Header::MaxForwards(MaxForwards::new(v)),
+            Header::MimeVersion(MimeVersion::new(v)),
+            Header::MinExpires(MinExpires::new(v)),
+            Header::Organization(Organization::new(v)),
+            Header::Priority(Priority::new(v)),
+            Header::ProxyAuthenticate(ProxyAuthenticate::new(v)),
+            Header::ProxyAuthorization(ProxyAuthorization::new(v)),
+            Header::ProxyRequire(ProxyRequire::new(v)),
+            Header::RecordRoute(RecordRoute::new(v)),
+            Header::ReplyTo(ReplyTo::new(v)),
+            Header::Require(Require::new(v)),
+            Header::RetryAfter(RetryAfter::new(v)),
+            Header::Route(Route::new(v)),
+            Header::Server(Server::new(v)),
+            Header::Subject(Subject::new(v)),
+            Header::SubscriptionState(SubscriptionState::new(v)),
+            Header::Supported(Supported::new(v)),
+            Header::Timestamp(Timestamp::new(v)),
+            Header::To(To::new(v)),
+            Header::Unsupported(Unsupported::new(v)),
+            Header::UserAgent(UserAgent::new(v)),
+            Header::Via(Via::new(v)),
+            Header::Warning(Warning::new(v)),
+            Header::WwwAuthenticate(WwwAuthenticate::new(v)),
+            Header::Other("X-Ext".into(), v.into()),
+        ];
+        for h in &all {
+            let (name, value) = header_parts(h);
+            assert_eq!(format!("{name}: {value}"), h.to_string());
+        }
+        for m in [
+            rsip::Method::Ack,
+            rsip::Method::Bye,
+            rsip::Method::Cancel,
+            rsip::Method::Info,
+            rsip::Method::Invite,
+            rsip::Method::Message,
+            rsip::Method::Notify,
+            rsip::Method::Options,
+            rsip::Method::PRack,
+            rsip::Method::Publish,
+            rsip::Method::Refer,
+            rsip::Method::Register,
+            rsip::Method::Subscribe,
+            rsip::Method::Update,
+        ] {
+            assert_eq!(method_str(m), m.to_string());
+        }
+        for v in [rsip::Version::V1, rsip::Version::V2] {
+            assert_eq!(version_str(&v), v.to_string());
+        }
+        for n in [0usize, 7, 10, 99, 12345, usize::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 }

@@ -121,20 +121,26 @@ fn find_param<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
 /// string up to its closing quote, or a run of token characters and `[ ] : / & $ ( )`.
 /// The rest of a malformed parameter is ignored.
 fn value_end(v: &str) -> usize {
+    // By bytes: every delimiter is ASCII, and no byte of a multi-byte UTF-8 character is,
+    // so the positions are those of a walk by chars (an escaped character's continuation
+    // bytes match nothing).
     if let Some(rest) = v.strip_prefix('"') {
         let mut escaped = false;
-        for (i, c) in rest.char_indices() {
-            match c {
+        for (i, b) in rest.bytes().enumerate() {
+            match b {
                 _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => return i + 2,
+                b'\\' => escaped = true,
+                b'"' => return i + 2,
                 _ => {}
             }
         }
         return v.len();
     }
     v.bytes()
-        .position(|b| !(crate::normalize::is_token_byte(b) || b"[]:/&$()".contains(&b)))
+        .position(|b| {
+            !(crate::normalize::is_token_byte(b)
+                || matches!(b, b'[' | b']' | b':' | b'/' | b'&' | b'$' | b'(' | b')'))
+        })
         .unwrap_or(v.len())
 }
 
@@ -142,12 +148,13 @@ fn value_end(v: &str) -> usize {
 fn param_end(s: &str) -> usize {
     let mut quoted = false;
     let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
+    // By bytes, as in `value_end`.
+    for (i, b) in s.bytes().enumerate() {
+        match b {
             _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ';' if !quoted => return i,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b';' if !quoted => return i,
             _ => {}
         }
     }

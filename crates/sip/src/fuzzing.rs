@@ -17,10 +17,47 @@ pub fn sip_message(data: &[u8]) {
         key.call_id.is_none_or(|c| !c.is_empty()),
         "empty Call-ID found"
     );
-    if let Ok(msg) = parse_message(data, &limits) {
+    simple_via_agrees_with_rsip(data);
+    let parsed = parse_message(data, &limits);
+    // Handing rsip the input itself when it is canonical must change nothing.
+    assert_eq!(
+        parsed,
+        crate::parse::parse_copying(data, &limits),
+        "verbatim and copying parse differ"
+    );
+    if let Ok(msg) = parsed {
         let wire = to_bytes(&msg);
         assert!(wire.ends_with(msg.body()), "body not written verbatim");
         cheap_fields_agree_with_rsip(&msg);
+    }
+}
+
+/// Every line of `data` (after a `Via:` name, if any) that the typed-parse shortcut of
+/// `parse_message` takes as a plain Via must parse in rsip, with the same branch.
+fn simple_via_agrees_with_rsip(data: &[u8]) {
+    use rsip::prelude::{ToTypedHeader as _, UntypedHeader as _};
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        let value = line
+            .split_once(':')
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case("via") || n.trim() == "v")
+            .map_or(line, |(_, v)| v.trim());
+        if let Some(plain) = crate::parse::simple_via(value) {
+            let typed = rsip::headers::Via::new(value)
+                .typed()
+                .expect("a plain Via parses in rsip"); // ok: fuzz oracle
+            assert_eq!(
+                typed.branch().map(|b| b.value()),
+                plain.rsip_branch,
+                "branch of {value:?}"
+            );
+            assert_eq!(
+                crate::fields::via_param(value, "branch"),
+                plain.text_branch,
+                "text branch of {value:?}"
+            );
+            assert!(crate::fields::via_sent_by(value).is_some(), "{value:?}");
+        }
     }
 }
 

@@ -1,12 +1,10 @@
 //! [`parse_message`]: limits, the normalising pre-pass, rsip, and the sanity checks.
 
-use std::fmt::Write as _;
-
 use rsip::SipMessage;
 use rsip::prelude::{HasHeaders as _, ToTypedHeader as _};
 
 use crate::compact::expand_compact_name;
-use crate::normalize::{self, bad_header, is_token};
+use crate::normalize::{self, Field, bad_header, is_token, is_token_byte};
 use crate::split::{check_balanced, compact_lws, for_each_element};
 use crate::userinfo::{escape_header_uri, escape_request_uri, header_uri};
 use crate::{Limits, ParseError};
@@ -62,30 +60,23 @@ enum Single {
 
 fn classify(name: &str) -> Kind {
     let is = |s: &str| name.eq_ignore_ascii_case(s);
-    if is("Via") {
-        Kind::Via
-    } else if is("Route") || is("Record-Route") {
-        Kind::RouteList
-    } else if is("Contact") {
-        Kind::Contact
-    } else if is("From") {
-        Kind::NameAddr(Single::From)
-    } else if is("To") {
-        Kind::NameAddr(Single::To)
-    } else if is("Reply-To") || is("Refer-To") || is("Referred-By") {
-        Kind::NameAddr(Single::Other)
-    } else if is("Call-ID") {
-        Kind::CallId
-    } else if is("CSeq") {
-        Kind::CSeq
-    } else if is("Max-Forwards") {
-        Kind::MaxForwards
-    } else if is("Content-Length") {
-        Kind::ContentLength
-    } else if is("Content-Type") {
-        Kind::ContentType
-    } else {
-        Kind::Other
+    // By length first: each header name is compared with the one or two known names of
+    // its length only.
+    match name.len() {
+        2 if is("To") => Kind::NameAddr(Single::To),
+        3 if is("Via") => Kind::Via,
+        4 if is("From") => Kind::NameAddr(Single::From),
+        4 if is("CSeq") => Kind::CSeq,
+        5 if is("Route") => Kind::RouteList,
+        7 if is("Contact") => Kind::Contact,
+        7 if is("Call-ID") => Kind::CallId,
+        8 if is("Reply-To") || is("Refer-To") => Kind::NameAddr(Single::Other),
+        11 if is("Referred-By") => Kind::NameAddr(Single::Other),
+        12 if is("Record-Route") => Kind::RouteList,
+        12 if is("Max-Forwards") => Kind::MaxForwards,
+        12 if is("Content-Type") => Kind::ContentType,
+        14 if is("Content-Length") => Kind::ContentLength,
+        _ => Kind::Other,
     }
 }
 
@@ -116,6 +107,21 @@ fn classify(name: &str) -> Kind {
 ///
 /// The error says what to answer: see [`ParseError::status_code`].
 pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseError> {
+    parse_with(bytes, limits, true)
+}
+
+/// [`parse_message`] that always builds the canonical copy, even for input that is
+/// canonical already: the fuzz oracle checks the two agree on every input.
+pub(crate) fn parse_copying(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseError> {
+    parse_with(bytes, limits, false)
+}
+
+/// `allow_verbatim`: hand rsip the input itself when it is already canonical.
+fn parse_with(
+    bytes: &[u8],
+    limits: &Limits,
+    allow_verbatim: bool,
+) -> Result<SipMessage, ParseError> {
     if bytes.len() > limits.max_message_size {
         return Err(ParseError::TooLarge {
             size: bytes.len(),
@@ -129,82 +135,109 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
     let scanned = normalize::scan(bytes, limits)?;
     let start = parse_start_line(scanned.start_line)?;
 
-    let mut canon: Vec<u8> = Vec::with_capacity(bytes.len() + 64);
-    let mut line = String::with_capacity(256);
-    let mut scratch = String::new();
-    let mut uri_scratch = String::new();
     // The Request-URI as rsip will see it (dots of the user part escaped, see `userinfo`).
     let mut request_uri = String::new();
-    match start {
-        StartLine::Request { uri, .. } if escape_request_uri(uri, &mut request_uri) => {}
-        StartLine::Request { uri, .. } => request_uri.push_str(uri),
-        StartLine::Response { .. } => {}
+    let uri_escaped = match start {
+        StartLine::Request { uri, .. } => escape_request_uri(uri, &mut request_uri),
+        StartLine::Response { .. } => false,
+    };
+    if let StartLine::Request { uri, .. } = start
+        && !uri_escaped
+    {
+        request_uri.push_str(uri);
     }
-    match start {
-        StartLine::Request { method, .. } => {
-            let _ = write!(line, "{method} {request_uri} SIP/2.0\r\n");
-        }
-        StartLine::Response { code, reason } => {
-            let _ = write!(line, "SIP/2.0 {code} {reason}\r\n");
+    // The start line as written below is the one received unless the URI was escaped,
+    // or a status line has no SP after the code.
+    let start_same = match start {
+        StartLine::Request { .. } => !uri_escaped,
+        StartLine::Response { reason, .. } => scanned.start_line.len() == 12 + reason.len(),
+    };
+    let mut canon = Canon {
+        input: bytes,
+        out: Vec::new(),
+        verbatim: allow_verbatim && scanned.crlf_unfolded && start_same,
+        n_headers: 0,
+        max_headers: limits.max_headers,
+    };
+    if !canon.verbatim {
+        canon.start();
+        match start {
+            StartLine::Request { method, .. } => {
+                canon.push(method);
+                canon.push(" ");
+                canon.push(&request_uri);
+                canon.push(" SIP/2.0\r\n");
+            }
+            StartLine::Response { code, reason } => {
+                canon.push("SIP/2.0 ");
+                canon.push_number(usize::from(code));
+                canon.push(" ");
+                canon.push(reason);
+                canon.push("\r\n");
+            }
         }
     }
-    canon.extend_from_slice(line.as_bytes());
+    let mut scratch = String::new();
+    let mut uri_scratch = String::new();
 
-    let mut n_headers = 0usize;
     let mut n_via = 0usize;
     let mut singles = [0u8; 3]; // From, To, (other name-addr headers are not counted)
     let mut call_id = 0u8;
-    let mut cseq: Option<(u32, String)> = None;
+    let mut cseq: Option<(u32, &str)> = None;
     let mut max_forwards = 0u8;
     let mut content_type = 0u8;
     let mut content_length: Option<usize> = None;
 
-    let mut emit = |canon: &mut Vec<u8>, name: &str, value: &str| -> Result<(), ParseError> {
-        n_headers += 1;
-        if n_headers > limits.max_headers {
-            return Err(ParseError::TooManyHeaders {
-                max: limits.max_headers,
-            });
-        }
-        canon.extend_from_slice(name.as_bytes());
-        canon.extend_from_slice(b": ");
-        canon.extend_from_slice(value.as_bytes());
-        canon.extend_from_slice(b"\r\n");
-        Ok(())
-    };
-
     for field in &scanned.fields {
         let name = expand_compact_name(field.name).unwrap_or(field.name);
         let value: &str = &field.value;
+        // Written as received: the line is exactly `name: value` under its long name;
+        // each arm below also requires that it would write the value unchanged.
+        let same = field.exact && name == field.name;
         let kind = classify(name);
         match kind {
             Kind::Via | Kind::RouteList | Kind::Contact => {
-                let value = if compact_lws(value, kind == Kind::Via, &mut scratch) {
-                    scratch.as_str()
-                } else {
-                    value
-                };
-                let mut parts: Vec<&str> = Vec::with_capacity(2);
-                for_each_element(value, |e| parts.push(e))
-                    .map_err(|e| bad_header(name, e.reason()))?;
-                if kind == Kind::Contact && parts.len() > 1 && parts.contains(&"*") {
-                    return Err(bad_header(name, "* with other values"));
+                let compacted = compact_lws(value, kind == Kind::Via, &mut scratch);
+                let value = if compacted { scratch.as_str() } else { value };
+                // Nearly every line holds one element: count them and keep the first,
+                // and only collect them all when there are several.
+                let mut count = 0usize;
+                let mut first = "";
+                for_each_element(value, |e| {
+                    if count == 0 {
+                        first = e;
+                    }
+                    count += 1;
+                })
+                .map_err(|e| bad_header(name, e.reason()))?;
+                let mut many: Vec<&str> = Vec::new();
+                if count > 1 {
+                    many.reserve(count);
+                    // ok to ignore: the same split succeeded just above.
+                    let _ = for_each_element(value, |e| many.push(e));
+                    if kind == Kind::Contact && many.contains(&"*") {
+                        return Err(bad_header(name, "* with other values"));
+                    }
                 }
+                let parts = if count > 1 {
+                    many.as_slice()
+                } else {
+                    std::slice::from_ref(&first)
+                };
                 if kind == Kind::Via {
-                    n_via += parts.len();
+                    n_via += count;
                     if n_via > limits.max_via {
                         return Err(ParseError::TooManyVia {
                             max: limits.max_via,
                         });
                     }
                 }
+                let single = count == 1;
                 for p in parts {
-                    let p = if kind != Kind::Via && escape_header_uri(p, &mut uri_scratch) {
-                        uri_scratch.as_str()
-                    } else {
-                        p
-                    };
-                    emit(&mut canon, name, p)?;
+                    let escaped = kind != Kind::Via && escape_header_uri(p, &mut uri_scratch);
+                    let p = if escaped { uri_scratch.as_str() } else { p };
+                    // A single element is the whole (trimmed) value.
+                    canon.header(field, name, p, same && !compacted && single && !escaped)?;
                 }
             }
             Kind::NameAddr(which) => {
@@ -212,42 +245,32 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
                 if which != Single::Other {
                     singles[which as usize] += 1;
                 }
-                let value = if compact_lws(value, false, &mut scratch) {
-                    scratch.as_str()
-                } else {
-                    value
-                };
-                let value = if escape_header_uri(value, &mut uri_scratch) {
-                    uri_scratch.as_str()
-                } else {
-                    value
-                };
-                emit(&mut canon, name, value)?;
+                let compacted = compact_lws(value, false, &mut scratch);
+                let value = if compacted { scratch.as_str() } else { value };
+                let escaped = escape_header_uri(value, &mut uri_scratch);
+                let value = if escaped { uri_scratch.as_str() } else { value };
+                canon.header(field, name, value, same && !compacted && !escaped)?;
             }
             Kind::CallId => {
                 call_id = call_id.saturating_add(1);
                 if value.is_empty() || value.contains([' ', '\t']) {
                     return Err(bad_header(name, "not a single word"));
                 }
-                emit(&mut canon, name, value)?;
+                canon.header(field, name, value, same)?;
             }
             Kind::CSeq => {
                 if cseq.is_some() {
                     return Err(ParseError::DuplicateHeader("CSeq"));
                 }
                 let (seq, method) = parse_cseq(value)?;
-                line.clear();
-                let _ = write!(line, "{seq} {method}");
-                emit(&mut canon, name, &line)?;
-                cseq = Some((seq, method.to_owned()));
+                canon.cseq(field, name, seq, method, same)?;
+                cseq = Some((seq, method));
             }
             Kind::MaxForwards => {
                 max_forwards = max_forwards.saturating_add(1);
                 let n = parse_decimal(value, 3).filter(|&n| n <= 255);
                 let n = n.ok_or(ParseError::BadMaxForwards)?;
-                line.clear();
-                let _ = write!(line, "{n}");
-                emit(&mut canon, name, &line)?;
+                canon.number(field, name, n, same)?;
             }
             Kind::ContentLength => {
                 let n = parse_decimal(value, 10).ok_or(ParseError::BadContentLength {
@@ -261,15 +284,13 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
                     });
                 }
                 content_length = Some(n);
-                line.clear();
-                let _ = write!(line, "{n}");
-                emit(&mut canon, name, &line)?;
+                canon.number(field, name, n, same)?;
             }
             Kind::ContentType => {
                 content_type = content_type.saturating_add(1);
-                emit(&mut canon, name, value)?;
+                canon.header(field, name, value, same)?;
             }
-            Kind::Other => emit(&mut canon, name, value)?,
+            Kind::Other => canon.header(field, name, value, same)?,
         }
     }
 
@@ -328,10 +349,18 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
         // RFC 3261 §18.3: octets beyond Content-Length in a datagram are discarded.
         body = &body[..cl];
     }
-    canon.extend_from_slice(b"\r\n");
-    canon.extend_from_slice(body);
+    let message: &[u8] = if canon.verbatim {
+        // Every line was written as received: the input, cut after the body, is the
+        // canonical text (the section and its CRLF end where the body starts).
+        let body_start = bytes.len() - scanned.body.len();
+        &bytes[..body_start + body.len()]
+    } else {
+        canon.out.extend_from_slice(b"\r\n");
+        canon.out.extend_from_slice(body);
+        &canon.out
+    };
 
-    let msg = SipMessage::try_from(&canon[..]).map_err(|_| match start {
+    let msg = SipMessage::try_from(message).map_err(|_| match start {
         // Re-parse the request line alone to tell a URI rsip cannot handle from a header
         // problem (rsip's own error text is a nested nom dump).
         StartLine::Request { method, .. } => {
@@ -352,6 +381,117 @@ pub fn parse_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, ParseE
     })?;
     check_typed(&msg)?;
     Ok(msg)
+}
+
+/// The canonical text the pre-pass hands to rsip: either the input itself (`verbatim`,
+/// while every header so far is written exactly as it came) or a copy built from the
+/// first header that differs on.
+struct Canon<'a> {
+    input: &'a [u8],
+    out: Vec<u8>,
+    verbatim: bool,
+    n_headers: usize,
+    max_headers: usize,
+}
+
+impl Canon<'_> {
+    /// Starts the copy (the start line is written by the caller).
+    fn start(&mut self) {
+        self.verbatim = false;
+        self.out.reserve(self.input.len() + 64);
+    }
+
+    fn push(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn push_number(&mut self, n: usize) {
+        crate::edit::push_decimal(&mut self.out, n);
+    }
+
+    /// Counts a header and, unless it is `same` as its received line and everything before
+    /// it was too, writes `name: value` (after copying the verbatim lines before it).
+    fn begin(&mut self, field: &Field<'_>, same: bool) -> Result<bool, ParseError> {
+        self.n_headers += 1;
+        if self.n_headers > self.max_headers {
+            return Err(ParseError::TooManyHeaders {
+                max: self.max_headers,
+            });
+        }
+        if self.verbatim {
+            if same {
+                return Ok(false);
+            }
+            self.start();
+            // Everything before this line is already canonical.
+            self.out.extend_from_slice(&self.input[..field.line_start]);
+        }
+        Ok(true)
+    }
+
+    fn header(
+        &mut self,
+        field: &Field<'_>,
+        name: &str,
+        value: &str,
+        same: bool,
+    ) -> Result<(), ParseError> {
+        if self.begin(field, same)? {
+            self.push(name);
+            self.push(": ");
+            self.push(value);
+            self.push("\r\n");
+        }
+        Ok(())
+    }
+
+    /// `name: n`; the same as received if the value was written so (no leading zeros).
+    fn number(
+        &mut self,
+        field: &Field<'_>,
+        name: &str,
+        n: usize,
+        same: bool,
+    ) -> Result<(), ParseError> {
+        let same = same && !(field.value.len() > 1 && field.value.starts_with('0'));
+        if self.begin(field, same)? {
+            self.push(name);
+            self.push(": ");
+            self.push_number(n);
+            self.push("\r\n");
+        }
+        Ok(())
+    }
+
+    /// `CSeq: seq METHOD`; the same as received if written with one SP and no leading zero.
+    fn cseq(
+        &mut self,
+        field: &Field<'_>,
+        name: &str,
+        seq: u32,
+        method: &str,
+        same: bool,
+    ) -> Result<(), ParseError> {
+        let v: &str = &field.value;
+        let same = same
+            && v.ends_with(method)
+            && v.len() > method.len() + 1
+            && v.as_bytes()[v.len() - method.len() - 1] == b' '
+            && {
+                let digits = &v[..v.len() - method.len() - 1];
+                digits.bytes().all(|b| b.is_ascii_digit())
+                    && !(digits.len() > 1 && digits.starts_with('0'))
+            };
+        if self.begin(field, same)? {
+            self.push(name);
+            self.push(": ");
+            self.push_number(seq as usize);
+            self.push(" ");
+            self.push(method);
+            self.push("\r\n");
+        }
+        Ok(())
+    }
 }
 
 /// Parses a message this process wrote itself, such as a request the B2BUA built for one
@@ -407,6 +547,16 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
         let (name, typed_uri) = match h {
             Header::Via(v) if !via_seen => {
                 via_seen = true;
+                if let Some(plain) = simple_via(v.value()) {
+                    // rsip reads this value as it is written (see `simple_via`),
+                    // and so do `fields::via_param` and `via_sent_by` (no quotes, no
+                    // white space, a sent-by): the same ambiguity check without running
+                    // either parser. The fuzz target checks both readings.
+                    if plain.text_branch != plain.rsip_branch {
+                        return Err(bad_header("Via", "ambiguous branch or sent-by"));
+                    }
+                    continue;
+                }
                 let typed = v.typed();
                 // The B2BUA reads the branch and sent-by from the text (`fields`); a Via
                 // that text and rsip read differently is ambiguous: refuse it rather than
@@ -439,6 +589,94 @@ fn check_typed(msg: &SipMessage) -> Result<(), ParseError> {
         }
     }
     Ok(())
+}
+
+/// The two readings of a plain Via's branch (see [`simple_via`]).
+pub(crate) struct PlainVia<'a> {
+    /// What rsip's typed Via reads: the first `branch` parameter with a value.
+    pub(crate) rsip_branch: Option<&'a str>,
+    /// What [`crate::fields::via_param`] reads: the first parameter named `branch`,
+    /// `Some("")` without a value. (Its sent-by is always there in this form.)
+    pub(crate) text_branch: Option<&'a str>,
+}
+
+/// For a Via value in the plain form nearly every element sends —
+/// `SIP/2.0/TRANSPORT host[:port](;name[=value])*` with an ASCII domain or IPv4 host, a
+/// known transport other than in a `transport=`/`method=` parameter, and token characters
+/// only in parameters — the branch rsip's typed parse reads (the first `branch` with a
+/// value), without running that parse, and the one [`crate::fields::via_param`] reads.
+/// `None` for any other value, which then goes through rsip.
+///
+/// Why rsip accepts every such value (vendor/rsip, `ViaTokenizer`): the version is
+/// `SIP/` digits `.` digits; the transport is everything up to the first SP, and these
+/// names are the ones `Transport` knows; the URI has no scheme (a host spelled `sip`,
+/// `sips` or `tel`, which with a port would read as one, is left to rsip, and no `://`
+/// can occur), no userinfo (no `@`), a host up to `;` that is an IP address or else a
+/// domain, and a port that fits a u16; each parameter is `;` token [`=` token], and only
+/// `transport` and `method` values are checked when converted. The fuzz target compares
+/// this with rsip on every line it is given.
+pub(crate) fn simple_via(value: &str) -> Option<PlainVia<'_>> {
+    const TRANSPORTS: [&str; 6] = ["UDP", "TCP", "TLS", "SCTP", "WS", "WSS"];
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    let rest = value.strip_prefix("SIP/2.0/")?;
+    let sp = find(rest, b' ')?;
+    let transport = &rest[..sp];
+    if !TRANSPORTS.iter().any(|t| t.eq_ignore_ascii_case(transport)) {
+        return None;
+    }
+    let rest = &rest[sp + 1..];
+    let host_port_end = find(rest, b';').unwrap_or(rest.len());
+    let host_port = &rest[..host_port_end];
+    let (host, port) = match find(host_port, b':') {
+        Some(i) => (&host_port[..i], Some(&host_port[i + 1..])),
+        None => (host_port, None),
+    };
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        || ["sip", "sips", "tel"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(host))
+    {
+        return None;
+    }
+    if port.is_some_and(|p| {
+        p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err()
+    }) {
+        return None;
+    }
+    let is_token_str = |s: &str| !s.is_empty() && s.bytes().all(is_token_byte);
+    let mut params = &rest[host_port_end..];
+    let mut via = PlainVia {
+        rsip_branch: None,
+        text_branch: None,
+    };
+    while let Some(p) = params.strip_prefix(';') {
+        let end = find(p, b';').unwrap_or(p.len());
+        let (param, next) = p.split_at(end);
+        params = next;
+        let (name, v) = match find(param, b'=') {
+            Some(i) => (&param[..i], Some(&param[i + 1..])),
+            None => (param, None),
+        };
+        if !is_token_str(name)
+            || v.is_some_and(|v| !is_token_str(v))
+            || name.eq_ignore_ascii_case("transport")
+            || name.eq_ignore_ascii_case("method")
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("branch") {
+            if via.text_branch.is_none() {
+                via.text_branch = Some(v.unwrap_or(""));
+            }
+            if via.rsip_branch.is_none() {
+                via.rsip_branch = v;
+            }
+        }
+    }
+    Some(via)
 }
 
 /// The Request-URI must be a SIP(S) or tel URI as rsip read it.
@@ -637,6 +875,74 @@ mod tests {
         assert_eq!(parse_decimal("1000", 3), None);
         assert_eq!(parse_decimal("", 3), None);
         assert_eq!(parse_decimal("99999999999999999999999", 10), None);
+    }
+
+    #[test]
+    fn plain_vias_are_read_as_rsip_reads_them() {
+        use rsip::prelude::{ToTypedHeader as _, UntypedHeader as _};
+        for (value, branch) in [
+            (
+                "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport",
+                Some("z9hG4bK1"),
+            ),
+            ("SIP/2.0/tls host.example.com;received=192.0.2.9", None),
+            ("SIP/2.0/WSS h;Branch=x;branch=y", Some("x")),
+            ("SIP/2.0/TCP h:060;rport;branch;branch=z", Some("z")),
+        ] {
+            assert_eq!(
+                simple_via(value).map(|v| v.rsip_branch),
+                Some(branch),
+                "{value}"
+            );
+            let typed = rsip::headers::Via::new(value).typed().unwrap();
+            assert_eq!(typed.branch().map(|b| b.value()), branch, "{value}");
+            let plain = simple_via(value).unwrap();
+            assert_eq!(
+                plain.text_branch,
+                crate::fields::via_param(value, "branch"),
+                "{value}"
+            );
+        }
+        // Left to rsip: anything outside the plain form.
+        for value in [
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP sip:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP h:70000;branch=z9hG4bK1",
+            "SIP/2.0/UDP h;transport=udp",
+            "SIP/2.0/UDP h;branch=",
+            "SIP/2.0/UDP h;branch=\"x\"",
+            "SIP/2.0/UDP h ;branch=x",
+            "SIP/2.0/XYZ h",
+            "SIP/2.0/UDP u@h",
+            "SIP/3.0/UDP h",
+        ] {
+            assert!(simple_via(value).is_none(), "{value}");
+        }
+    }
+
+    #[test]
+    fn classify_knows_every_name_in_any_case() {
+        for (name, kind) in [
+            ("via", Kind::Via),
+            ("ROUTE", Kind::RouteList),
+            ("Record-Route", Kind::RouteList),
+            ("contact", Kind::Contact),
+            ("From", Kind::NameAddr(Single::From)),
+            ("tO", Kind::NameAddr(Single::To)),
+            ("Reply-To", Kind::NameAddr(Single::Other)),
+            ("refer-to", Kind::NameAddr(Single::Other)),
+            ("Referred-By", Kind::NameAddr(Single::Other)),
+            ("call-id", Kind::CallId),
+            ("cseq", Kind::CSeq),
+            ("Max-Forwards", Kind::MaxForwards),
+            ("content-length", Kind::ContentLength),
+            ("Content-Type", Kind::ContentType),
+            ("Subject", Kind::Other),
+            ("Vias", Kind::Other),
+            ("", Kind::Other),
+        ] {
+            assert!(classify(name) == kind, "{name}");
+        }
     }
 
     #[test]

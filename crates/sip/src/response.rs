@@ -1,7 +1,6 @@
 //! [`response_to`]: a stateless response to a parsed request.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 use rsip::headers::UntypedHeader as _;
 use rsip::headers::{ContentLength, To};
@@ -36,13 +35,20 @@ pub fn response_to(request: &Request, code: u16, reason: &str, to_tag: Option<&s
 /// the transaction layer may never send (the 100 Trying it holds for 200 ms).
 pub fn response_bytes(request: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(384);
-    let _ = write!(out, "SIP/2.0 {code} ");
+    out.extend_from_slice(b"SIP/2.0 ");
+    crate::edit::push_decimal(&mut out, usize::from(code));
+    out.push(b' ');
+    let mut utf8 = [0u8; 4];
     for c in reason.chars().filter(|c| !c.is_control()) {
-        let _ = write!(out, "{c}");
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     for_each_echoed(request, to_tag, |h| {
-        let _ = write!(out, "{h}\r\n");
+        let (name, value) = crate::edit::header_parts(&h);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     });
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     out

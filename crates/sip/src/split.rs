@@ -117,13 +117,16 @@ pub(crate) fn compact_lws(value: &str, slash_tight: bool, out: &mut String) -> b
     let tight_after = |c: char| matches!(c, ';' | '=' | ',' | '<') || (slash_tight && c == '/');
     let tight_before = |c: char| matches!(c, ';' | '=' | ',' | '>') || (slash_tight && c == '/');
     // Fast path: nothing to do when there is no white space next to a separator and no run.
+    // Looks only around the (few) white-space bytes: the same pairs as testing every
+    // window `(x, y)` for `x` white and `y` white or tight-before, `x` tight-after and
+    // `y` white, or `y` a tab.
     let needs = {
         let b = value.as_bytes();
-        b.windows(2).any(|w| {
-            let (x, y) = (w[0] as char, w[1] as char);
-            (x.is_ascii_whitespace() && (y.is_ascii_whitespace() || tight_before(y)))
-                || (tight_after(x) && y.is_ascii_whitespace())
-                || y == '\t'
+        b.iter().enumerate().any(|(i, &c)| {
+            c.is_ascii_whitespace()
+                && ((i > 0 && (c == b'\t' || tight_after(b[i - 1] as char)))
+                    || b.get(i + 1)
+                        .is_some_and(|&y| y.is_ascii_whitespace() || tight_before(y as char)))
         })
     };
     if !needs {
@@ -216,5 +219,10 @@ mod tests {
         assert!(compact_lws("< sip:a@b >", false, &mut out));
         assert_eq!(out, "<sip:a@b>");
         assert!(!compact_lws("<sip:a@b>;tag=1", false, &mut out));
+        assert!(!compact_lws("\"a b\" <sip:a@b>", false, &mut out));
+        assert!(compact_lws("a\tb", false, &mut out));
+        assert!(!compact_lws("\ta", false, &mut out));
+        assert!(compact_lws("a/ b", true, &mut out));
+        assert!(!compact_lws("a/ b", false, &mut out));
     }
 }

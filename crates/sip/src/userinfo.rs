@@ -26,24 +26,52 @@ use std::borrow::Cow;
 /// `user-unreserved` and the `:` before a password. Anything else means the text before
 /// the `@` is not a well-formed userinfo, and it is left alone.
 fn is_userinfo_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,;?/:".contains(&b)
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b';'
+                | b'?'
+                | b'/'
+                | b':'
+        )
 }
 
 /// If `uri` is a `sip:`/`sips:` URI whose userinfo contains a `.`, returns the byte range
 /// of that userinfo (after the scheme, before the `@`).
 fn dotted_userinfo(uri: &str) -> Option<std::ops::Range<usize>> {
-    let (scheme, rest) = uri.split_once(':')?;
+    let colon = uri.bytes().position(|b| b == b':')?;
+    let scheme = &uri[..colon];
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return None;
     }
     // `@` cannot appear unescaped after the userinfo (params and headers exclude it), so
-    // the first one ends the userinfo.
-    let user = &rest[..rest.find('@')?];
-    if !user.contains('.') || !user.bytes().all(is_userinfo_byte) {
-        return None;
+    // the first one ends the userinfo. One pass: a byte outside the userinfo set before
+    // it means there is no well-formed userinfo.
+    let start = colon + 1;
+    let mut dotted = false;
+    for (i, b) in uri.bytes().enumerate().skip(start) {
+        match b {
+            b'@' => return dotted.then_some(start..i),
+            b'.' => dotted = true,
+            _ if !is_userinfo_byte(b) => return None,
+            _ => {}
+        }
     }
-    let start = scheme.len() + 1;
-    Some(start..start + user.len())
+    None
 }
 
 /// Writes `text` into `out` with the dots of `range` escaped.

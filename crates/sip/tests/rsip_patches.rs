@@ -206,3 +206,41 @@ fn angle_brackets_in_quoted_display_names_do_not_start_the_uri() {
     assert_eq!(f.uri.to_string(), "sip:ann@example.net");
     assert_eq!(f.tag().unwrap().value(), "3");
 }
+
+/// Patch 12: the hand-written header tokenizer splits a message's header lines as the
+/// nom grammar did (`token ":" *(SP/HTAB) value CRLF`), and the name lookup maps every
+/// spelling of a known name to its variant.
+#[test]
+fn header_lines_split_and_map_as_before() {
+    use rsip::{Header, SipMessage};
+    let msg = b"OPTIONS sip:a@example.com SIP/2.0\r\n\
+        vIA: \t SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1 \r\n\
+        cALL-id:c1\r\n\
+        X-Very-Long-Extension-Header-Name: a\rb\r\n\
+        Proxy-Authorization: Digest x\r\n\
+        Content-Length: 0\r\n\r\n";
+    let SipMessage::Request(r) = SipMessage::try_from(&msg[..]).unwrap() else {
+        panic!("a request");
+    };
+    let h: Vec<&Header> = r.headers.iter().collect();
+    assert_eq!(h.len(), 5);
+    // leading SP/HTAB dropped, trailing white space kept, name case as received
+    assert_eq!(
+        h[0],
+        &Header::Via(Via::new("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1 "))
+    );
+    assert_eq!(h[1], &Header::CallId("c1".into()));
+    assert_eq!(
+        h[2],
+        &Header::Other("X-Very-Long-Extension-Header-Name".into(), "a\rb".into())
+    );
+    assert!(matches!(h[3], Header::ProxyAuthorization(_)));
+    assert!(matches!(h[4], Header::ContentLength(_)));
+    for bad in [
+        &b"OPTIONS sip:a@example.com SIP/2.0\r\nBad Name: v\r\n\r\n"[..],
+        b"OPTIONS sip:a@example.com SIP/2.0\r\n: v\r\n\r\n",
+        b"OPTIONS sip:a@example.com SIP/2.0\r\nNoColon\r\n\r\n",
+    ] {
+        assert!(SipMessage::try_from(bad).is_err(), "{bad:?}");
+    }
+}

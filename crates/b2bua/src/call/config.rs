@@ -34,11 +34,23 @@ pub struct Advertised {
 impl Advertised {
     /// `host:port` for Via and Contact.
     pub(crate) fn host_port(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+        let mut out = String::with_capacity(self.host.len() + 8);
+        self.push_host_port(&mut out);
+        out
+    }
+
+    /// Appends [`Self::host_port`] to `out`.
+    pub(crate) fn push_host_port(&self, out: &mut String) {
+        let bracket = self.host.contains(':') && !self.host.starts_with('[');
+        if bracket {
+            out.push('[');
         }
+        out.push_str(&self.host);
+        if bracket {
+            out.push(']');
+        }
+        out.push(':');
+        crate::text::push_decimal(out, u64::from(self.port));
     }
 }
 

@@ -12,6 +12,7 @@ use super::headers::{self as hdr, RELAYED_METHODS, reason_phrase};
 use super::ids::Ids;
 use super::side::same_source;
 use super::state::{Call, CallState, Leg};
+use crate::id_hash::IdMap;
 mod ack;
 mod audit;
 mod auth;
@@ -297,13 +298,13 @@ pub struct B2bua {
     admission: Option<Box<dyn CallAdmission + Send>>,
     ids: Ids,
     next_call: u64,
-    calls: HashMap<CallHandle, Call>,
+    calls: IdMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call and leg. Never the Call-ID alone.
     dialogs: HashMap<(String, String), (CallHandle, Leg)>,
-    txs: HashMap<TransactionId, TxCtx>,
+    txs: IdMap<TransactionId, TxCtx>,
     pins: HashMap<String, Pin>,
     /// Client transaction → its branch in `pins` (so nothing scans `pins`).
-    pin_of: HashMap<TransactionId, String>,
+    pin_of: IdMap<TransactionId, String>,
     timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
     /// Live entries the last compaction kept: the next waits until the heap has doubled.
     timers_kept: usize,
@@ -379,11 +380,11 @@ impl B2bua {
             media,
             admission: None,
             next_call: 0,
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             dialogs: HashMap::new(),
-            txs: HashMap::new(),
+            txs: IdMap::default(),
             pins: HashMap::new(),
-            pin_of: HashMap::new(),
+            pin_of: IdMap::default(),
             timers: BinaryHeap::new(),
             timers_kept: 0,
             events: VecDeque::new(),

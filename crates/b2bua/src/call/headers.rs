@@ -206,10 +206,20 @@ pub(crate) fn uri_host(host: &str) -> std::borrow::Cow<'_, str> {
 /// `"display" <sip:user@host>` or `<sip:user@host>` (`host` as [`uri_host`] writes it).
 pub(crate) fn name_addr(display: Option<&str>, user: &str, host: &str) -> String {
     let host = uri_host(host);
-    match display {
-        Some(d) if !d.is_empty() => format!("\"{d}\" <sip:{user}@{host}>"),
-        _ => format!("<sip:{user}@{host}>"),
+    let display = display.filter(|d| !d.is_empty());
+    let mut out =
+        String::with_capacity(display.map_or(0, |d| d.len() + 3) + user.len() + host.len() + 7);
+    if let Some(d) = display {
+        out.push('"');
+        out.push_str(d);
+        out.push_str("\" ");
     }
+    out.push_str("<sip:");
+    out.push_str(user);
+    out.push('@');
+    out.push_str(&host);
+    out.push('>');
+    out
 }
 
 /// The headers (name, value) of `headers` allowed to cross to a leg whose advertised host

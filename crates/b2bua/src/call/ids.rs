@@ -31,7 +31,9 @@ impl Ids {
 
     /// A From/To tag.
     pub(crate) fn tag(&mut self) -> String {
-        format!("{:016x}", self.next_u64(1))
+        let mut tag = String::with_capacity(16);
+        crate::text::push_hex(&mut tag, self.next_u64(1), 16);
+        tag
     }
 
     /// A Call-ID with no host part, naming this worker (see [`crate::Shard`]).

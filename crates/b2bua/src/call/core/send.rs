@@ -6,7 +6,6 @@
 //! keep-alives and registrations, timers) goes through these helpers; they are where
 //! topology hiding is enforced (each request is written from our side's dialog alone).
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use drawbridge_sip::sdp::LegOrigin;
@@ -16,6 +15,7 @@ use rsip::{Header, Request, Response, SipMessage};
 use super::{B2bua, Outgoing, Pin, TxCtx, contact_param, via_transport};
 use crate::call::headers::{crossing_headers, reason_phrase};
 use crate::call::state::{Dialog, Leg};
+use crate::text::push_decimal;
 use crate::{Advertised, CallHandle, Flow, Outside, Side, TransactionId};
 
 impl B2bua {
@@ -60,49 +60,80 @@ impl B2bua {
         dialog: &Dialog,
         o: &Outgoing<'_>,
     ) -> Option<(Request, String, Vec<u8>)> {
-        let adv = self.advertised(dialog.side)?.host_port();
+        self.advertised(dialog.side)?;
         let branch = self.layer.new_branch();
-        let mut t = String::with_capacity(512);
-        let _ = write!(
-            t,
-            "{} {} SIP/2.0\r\nVia: SIP/2.0/{} {adv};branch={branch};rport\r\n",
-            o.method,
-            o.uri,
-            via_transport(&dialog.flow)
+        let adv = self.advertised(dialog.side)?;
+        // Written piece by piece (no `write!`): this runs for every request we send.
+        let mut t = String::with_capacity(
+            512 + o
+                .extra
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 4)
+                .sum::<usize>(),
         );
+        t.push_str(o.method);
+        t.push(' ');
+        t.push_str(o.uri);
+        t.push_str(" SIP/2.0\r\nVia: SIP/2.0/");
+        t.push_str(via_transport(&dialog.flow));
+        t.push(' ');
+        adv.push_host_port(&mut t);
+        t.push_str(";branch=");
+        t.push_str(&branch);
+        t.push_str(";rport\r\n");
         for r in &dialog.route_set {
-            let _ = write!(t, "Route: {r}\r\n");
+            t.push_str("Route: ");
+            t.push_str(r);
+            t.push_str("\r\n");
         }
-        let _ = write!(
-            t,
-            "Max-Forwards: {}\r\nFrom: {};tag={}\r\nTo: {}",
-            o.max_forwards, dialog.local_uri, dialog.local_tag, dialog.remote_uri
-        );
+        t.push_str("Max-Forwards: ");
+        push_decimal(&mut t, u64::from(o.max_forwards));
+        t.push_str("\r\nFrom: ");
+        t.push_str(&dialog.local_uri);
+        t.push_str(";tag=");
+        t.push_str(&dialog.local_tag);
+        t.push_str("\r\nTo: ");
+        t.push_str(&dialog.remote_uri);
         if let Some(tag) = &dialog.remote_tag {
-            let _ = write!(t, ";tag={tag}");
+            t.push_str(";tag=");
+            t.push_str(tag);
         }
-        let _ = write!(
-            t,
-            "\r\nCall-ID: {}\r\nCSeq: {} {}\r\n",
-            dialog.call_id, o.cseq, o.method
-        );
+        t.push_str("\r\nCall-ID: ");
+        t.push_str(&dialog.call_id);
+        t.push_str("\r\nCSeq: ");
+        push_decimal(&mut t, u64::from(o.cseq));
+        t.push(' ');
+        t.push_str(o.method);
+        t.push_str("\r\n");
         if o.contact {
-            let _ = write!(t, "Contact: <sip:{adv}{}>\r\n", contact_param(&dialog.flow));
+            t.push_str("Contact: <sip:");
+            adv.push_host_port(&mut t);
+            t.push_str(contact_param(&dialog.flow));
+            t.push_str(">\r\n");
         }
         if let Some(ua) = &self.config.user_agent {
-            let _ = write!(t, "User-Agent: {ua}\r\n");
+            t.push_str("User-Agent: ");
+            t.push_str(ua);
+            t.push_str("\r\n");
         }
         for (n, v) in o.extra {
-            let _ = write!(t, "{n}: {v}\r\n");
+            t.push_str(n);
+            t.push_str(": ");
+            t.push_str(v);
+            t.push_str("\r\n");
         }
         let body: &[u8] = match o.body {
             Some((b, ct)) => {
-                let _ = write!(t, "Content-Type: {ct}\r\n");
+                t.push_str("Content-Type: ");
+                t.push_str(ct);
+                t.push_str("\r\n");
                 b
             }
             None => &[],
         };
-        let _ = write!(t, "Content-Length: {}\r\n\r\n", body.len());
+        t.push_str("Content-Length: ");
+        push_decimal(&mut t, body.len() as u64);
+        t.push_str("\r\n\r\n");
         let mut bytes = t.into_bytes();
         bytes.extend_from_slice(body);
         match parse_built(&bytes) {
@@ -314,10 +345,12 @@ impl B2bua {
         if let Some(flow) = contact
             && let Some(a) = self.advertised(side)
         {
-            r.headers.push(Header::Other(
-                "Contact".into(),
-                format!("<sip:{}{}>", a.host_port(), contact_param(&flow)),
-            ));
+            let mut contact = String::with_capacity(a.host.len() + 32);
+            contact.push_str("<sip:");
+            a.push_host_port(&mut contact);
+            contact.push_str(contact_param(&flow));
+            contact.push('>');
+            r.headers.push(Header::Other("Contact".into(), contact));
         }
         for (n, v) in crossing_headers(&self.config, &relayed.headers, &self.host_for(side)) {
             r.headers.push(Header::Other(n, v));

@@ -65,28 +65,22 @@ impl Uri {
 
 impl std::fmt::Display for Uri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = match &self.scheme {
-            Some(Scheme::Other(scheme)) => format!("{}://", scheme),
-            Some(scheme) => format!("{}:", scheme),
-            None => String::new(),
-        };
-        let auth = match &self.auth {
-            Some(auth) => format!("{}@", auth),
-            None => String::new(),
-        };
-
-        write!(
-            f,
-            "{}{}{}{}",
-            scheme,
-            auth,
-            self.host_with_port,
-            self.params
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("")
-        )
+        // drawbridge patch: written piece by piece (same text) instead of through a
+        // String for the scheme, one for the userinfo and one per parameter plus their
+        // join: this runs for every request start line written.
+        match &self.scheme {
+            Some(Scheme::Other(scheme)) => write!(f, "{}://", scheme)?,
+            Some(scheme) => write!(f, "{}:", scheme)?,
+            None => {}
+        }
+        if let Some(auth) = &self.auth {
+            write!(f, "{}@", auth)?;
+        }
+        write!(f, "{}", self.host_with_port)?;
+        for param in &self.params {
+            write!(f, "{}", param)?;
+        }
+        Ok(())
     }
 }
 
