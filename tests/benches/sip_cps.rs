@@ -789,7 +789,7 @@ fn main() {
                 .filter(|&n| n > 0 && n <= 20_000)
                 .collect()
         })
-        .unwrap_or_else(|| vec![500, 1000, 2000, 3000]);
+        .unwrap_or_else(|| vec![1000, 2000, 3000, 4000, 5000]);
     if !require(&["ip", "sipp", "kamailio", "python3", "timeout"]) {
         return;
     }
