@@ -634,3 +634,59 @@ fn a_reinvite_cancelled_by_the_guard_puts_the_relay_back_too() {
     assert_eq!(finals(&h.take())[0].code(), Some(487));
     assert_eq!(h.last_media_port(trunk), Some(31000));
 }
+
+/// A 2xx to a relayed re-INVITE whose answer drawbridge cannot relay (no SDP it can
+/// read): the far end, ACKed as every 2xx must be, now runs a session the requester never
+/// hears of, while the requester (told 488) keeps the old one. The call is ended on both
+/// legs rather than left with the two ends disagreeing; nothing is left behind.
+#[test]
+fn a_2xx_to_a_reinvite_with_an_unusable_answer_ends_the_call_on_both_legs() {
+    let mut h = Harness::new();
+    let (_, ok) = answered_inbound(&mut h);
+    h.take();
+    h.trunk_sends(&trunk_reinvite(&ok, 4712));
+    let reinvite = method_to(&h.take(), PBX_FLOW, "INVITE");
+    h.pbx_sends(&pbx_response(
+        &reinvite.request(),
+        200,
+        "v=0\r\nthis is no session\r\n",
+    ));
+    let sent = h.take();
+    let to_pbx: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == PBX_FLOW).collect();
+    assert_eq!(
+        to_pbx.iter().map(|s| s.method()).collect::<Vec<_>>(),
+        [Some("ACK".to_owned()), Some("BYE".to_owned())],
+        "{sent:#?}"
+    );
+    let to_trunk: Vec<_> = sent.iter().filter(|s| s.flow.id.0 == TRUNK_FLOW).collect();
+    assert_eq!(to_trunk.len(), 2, "{to_trunk:#?}");
+    assert_eq!(to_trunk[0].code(), Some(488), "{}", to_trunk[0].text());
+    assert_eq!(
+        to_trunk[0].header("CSeq").as_deref(),
+        Some("4712 INVITE"),
+        "the 488 answers the re-INVITE"
+    );
+    assert_eq!(to_trunk[1].method().as_deref(), Some("BYE"));
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, B2buaEvent::CallEnded { status: 488, .. })),
+        "{:?}",
+        h.events
+    );
+    // The trunk ACKs the 488 (hop by hop), both BYEs are answered: nothing is left.
+    h.trunk_sends(&ack_for(
+        &to_trunk[0].text(),
+        "SIP/2.0/TLS 198.18.7.7:5061;branch=z9hG4bKprov-reinv-4712",
+        4712,
+        "",
+    ));
+    let (bye_b, bye_a) = (to_pbx[1].request(), to_trunk[1].request());
+    h.pbx_sends(&pbx_response(&bye_b, 200, ""));
+    h.trunk_sends(&trunk_response(&bye_a, 200, "", ""));
+    assert!(
+        h.take().iter().all(|s| s.code() != Some(488)),
+        "the ACK of the 488 is absorbed"
+    );
+    assert_all_gone(&mut h);
+}

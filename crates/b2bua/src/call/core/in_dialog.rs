@@ -239,6 +239,9 @@ impl B2bua {
         } else {
             (None, hdr::map_final(code))
         };
+        // The far end accepted (2xx) an offer whose answer cannot be relayed: it now runs
+        // a session the requester will never hear of. See `unusable_answer` below.
+        let unusable_answer = ok && status == 488;
         if ok && is_update {
             let to_caller = match from {
                 Leg::A => body.clone().filter(|(_, ct)| ct == "application/sdp"),
@@ -275,6 +278,19 @@ impl B2bua {
         self.dress_relayed(&mut r, &response, f_side, contact, body);
         let copy = r.clone();
         let _ = self.layer.send_response(now, server, r);
+        if unusable_answer {
+            // The requester got 488 and keeps the old session (RFC 3261 §14.1); the far
+            // end (ACKed above, as every 2xx must be) runs the new one. Rather than leave
+            // the two ends disagreeing about the media, end the call visibly on both
+            // legs, as for a 2xx that crosses the guard's CANCEL.
+            if let Some(call) = self.calls.get_mut(&handle) {
+                call.reinvite_busy = false;
+            }
+            self.send_bye(now, handle, to);
+            self.send_bye(now, handle, from);
+            self.end_call(handle, 488);
+            return;
+        }
         let orig_cseq = hdr::cseq_of(&orig.headers).unwrap_or(0);
         if is_invite {
             if ok {
