@@ -16,6 +16,22 @@
 /// (RFC 3261 §20.10: a URI with parameters must be bracketed).
 #[must_use]
 pub fn name_addr_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    name_addr_param_raw(value, name).map(|v| &v[..value_end(v)])
+}
+
+/// Whether the header parameter `name` of a From/To-style value, if present, is read
+/// whole by [`name_addr_param`]: its value is a quoted string or a run of the characters
+/// a value may hold, up to the end of the parameter. A value with anything else
+/// (`tag=192ȿ03548`) is cut by [`name_addr_param`] (`192`) but read whole by rsip's
+/// typed parse: the two halves of the stack would disagree about a dialog's tag.
+#[must_use]
+pub fn name_addr_param_is_whole(value: &str, name: &str) -> bool {
+    name_addr_param_raw(value, name).is_none_or(|v| value_end(v) == v.len())
+}
+
+/// The trimmed text of the parameter `name`'s value (after `=`), not yet cut to what a
+/// value may hold.
+fn name_addr_param_raw<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     let rest = skip_display_name(value.trim_start());
     let params = match rest.find('<') {
         Some(open) => {
@@ -29,7 +45,7 @@ pub fn name_addr_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
             &rest[rest[..end].find(';')?..end]
         }
     };
-    find_param(params, name)
+    find_param_raw(params, name)
 }
 
 /// The value with every header parameter called `name` (case-insensitive) removed, as
@@ -103,14 +119,18 @@ fn skip_display_name(value: &str) -> &str {
 }
 
 /// Finds `name` in a `;p1=v1;p2;p3="v;3"` list (quoted values may hold `;`).
-fn find_param<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
+fn find_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    find_param_raw(params, name).map(|v| &v[..value_end(v)])
+}
+
+/// As [`find_param`], the value's whole trimmed text (not cut by [`value_end`]).
+fn find_param_raw<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
     while let Some(rest) = params.trim_start().strip_prefix(';') {
         let end = param_end(rest);
         let param = rest[..end].trim();
         let (n, v) = param.split_once('=').unwrap_or((param, ""));
         if n.trim().eq_ignore_ascii_case(name) {
-            let v = v.trim();
-            return Some(&v[..value_end(v)]);
+            return Some(v.trim());
         }
         params = &rest[end..];
     }
@@ -164,6 +184,23 @@ fn param_end(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_with_a_character_no_tag_may_hold_is_not_whole() {
+        let whole = |v| name_addr_param_is_whole(v, "tag");
+        assert!(whole("<sip:a@b>;tag=x1;p"));
+        assert!(whole("<sip:a@b>;tag=\"q;x\""));
+        assert!(whole("<sip:a@b>;tag"));
+        assert!(whole("<sip:a@b>"), "no tag at all");
+        assert!(!whole("<sip:a@b>;tag=192\u{23f}03548"));
+        assert!(!whole("\"A\" <sip:a@b>;tag=ab cd;p"));
+        assert!(!whole("<sip:a@b>;tag=x@y"));
+        // What the reader returns for such a tag is the cut prefix rsip would not agree on.
+        assert_eq!(
+            name_addr_param("<sip:a@b>;tag=192\u{23f}03548", "tag"),
+            Some("192")
+        );
+    }
 
     #[test]
     fn tags_of_name_addr_and_addr_spec_forms() {
