@@ -29,6 +29,22 @@ pub fn name_addr_param_is_whole(value: &str, name: &str) -> bool {
     name_addr_param_raw(value, name).is_none_or(|v| value_end(v) == v.len())
 }
 
+/// Whether the text reader and rsip's typed parse read the `tag` of a From/To value the
+/// same way: the tag, if any, is whole ([`name_addr_param_is_whole`]), and a value without
+/// angle brackets is a bare URI up to its parameters (`sip:b@h S;tag=1` is neither a
+/// name-addr nor an addr-spec: the reader finds tag `1`, rsip none).
+#[must_use]
+pub fn name_addr_tag_is_unambiguous(value: &str) -> bool {
+    let value = value.trim();
+    if !value.contains('<') {
+        let end = value.find([';', '?']).unwrap_or(value.len());
+        if value[..end].contains([' ', '\t', '"']) {
+            return false;
+        }
+    }
+    name_addr_param_is_whole(value, "tag")
+}
+
 /// The trimmed text of the parameter `name`'s value (after `=`), not yet cut to what a
 /// value may hold.
 fn name_addr_param_raw<'a>(value: &'a str, name: &str) -> Option<&'a str> {
@@ -195,6 +211,13 @@ mod tests {
         assert!(!whole("<sip:a@b>;tag=192\u{23f}03548"));
         assert!(!whole("\"A\" <sip:a@b>;tag=ab cd;p"));
         assert!(!whole("<sip:a@b>;tag=x@y"));
+        let clear = name_addr_tag_is_unambiguous;
+        assert!(clear("sip:a@b;tag=1"));
+        assert!(clear("\"A B\" <sip:a@b>;tag=1"));
+        assert!(clear("A B <sip:a@b>;tag=1"));
+        assert!(!clear("sip:b@h S;tag=1"));
+        assert!(!clear("\"A\" sip:a@b;tag=1"));
+        assert!(!clear("<sip:a@b>;tag=x@y"));
         // What the reader returns for such a tag is the cut prefix rsip would not agree on.
         assert_eq!(
             name_addr_param("<sip:a@b>;tag=192\u{23f}03548", "tag"),

@@ -249,12 +249,12 @@ fn parse_with(
                 let value = if compacted { scratch.as_str() } else { value };
                 let escaped = escape_header_uri(value, &mut uri_scratch);
                 let value = if escaped { uri_scratch.as_str() } else { value };
-                // Dialogs are matched by the From/To tags as `fields` reads them; a tag
-                // it would cut short (a character no tag may hold) rsip reads whole, so
-                // the two would disagree about which dialog a message belongs to.
-                if which != Single::Other && !crate::fields::name_addr_param_is_whole(value, "tag")
-                {
-                    return Err(bad_header(name, "tag holds a character no tag may hold"));
+                // Dialogs are matched by the From/To tags as `fields` reads them; where
+                // rsip would read another tag (one cut short at a character no tag may
+                // hold, a bare URI with white space before its parameters), the two would
+                // disagree about which dialog a message belongs to.
+                if which != Single::Other && !crate::fields::name_addr_tag_is_unambiguous(value) {
+                    return Err(bad_header(name, "tag or URI read ambiguously"));
                 }
                 canon.header(field, name, value, same && !compacted && !escaped)?;
             }
