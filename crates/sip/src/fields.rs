@@ -32,7 +32,8 @@ pub fn name_addr_param_is_whole(value: &str, name: &str) -> bool {
 /// Whether the text reader and rsip's typed parse read the `tag` of a From/To value the
 /// same way: the tag, if any, is whole ([`name_addr_param_is_whole`]), and a value without
 /// angle brackets is a bare URI up to its parameters (`sip:b@h S;tag=1` is neither a
-/// name-addr nor an addr-spec: the reader finds tag `1`, rsip none).
+/// name-addr nor an addr-spec: the reader finds tag `1`, rsip none), and there is at most
+/// one tag parameter.
 #[must_use]
 pub fn name_addr_tag_is_unambiguous(value: &str) -> bool {
     let value = value.trim();
@@ -42,12 +43,23 @@ pub fn name_addr_tag_is_unambiguous(value: &str) -> bool {
             return false;
         }
     }
-    name_addr_param_is_whole(value, "tag")
+    // The reader takes the first tag, rsip the last one with a value: one tag only.
+    let tags = name_addr_params(value).map_or(0, |params| {
+        params_of(params)
+            .filter(|(n, _)| n.eq_ignore_ascii_case("tag"))
+            .count()
+    });
+    tags <= 1 && name_addr_param_is_whole(value, "tag")
 }
 
 /// The trimmed text of the parameter `name`'s value (after `=`), not yet cut to what a
 /// value may hold.
 fn name_addr_param_raw<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    find_param_raw(name_addr_params(value)?, name)
+}
+
+/// The header parameters of a From/To/Contact-style value (`;p1=v1;p2` after the URI).
+fn name_addr_params(value: &str) -> Option<&str> {
     let rest = skip_display_name(value.trim_start());
     let params = match rest.find('<') {
         Some(open) => {
@@ -61,7 +73,7 @@ fn name_addr_param_raw<'a>(value: &'a str, name: &str) -> Option<&'a str> {
             &rest[rest[..end].find(';')?..end]
         }
     };
-    find_param_raw(params, name)
+    Some(params)
 }
 
 /// The value with every header parameter called `name` (case-insensitive) removed, as
@@ -140,17 +152,23 @@ fn find_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// As [`find_param`], the value's whole trimmed text (not cut by [`value_end`]).
-fn find_param_raw<'a>(mut params: &'a str, name: &str) -> Option<&'a str> {
-    while let Some(rest) = params.trim_start().strip_prefix(';') {
+fn find_param_raw<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    params_of(params)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// The `(name, value)` pairs of a `;p1=v1;p2;p3="v;3"` list, trimmed (`""` for a
+/// parameter without value); stops at the first text that is not a parameter.
+fn params_of(mut params: &str) -> impl Iterator<Item = (&str, &str)> {
+    std::iter::from_fn(move || {
+        let rest = params.trim_start().strip_prefix(';')?;
         let end = param_end(rest);
         let param = rest[..end].trim();
-        let (n, v) = param.split_once('=').unwrap_or((param, ""));
-        if n.trim().eq_ignore_ascii_case(name) {
-            return Some(v.trim());
-        }
         params = &rest[end..];
-    }
-    None
+        let (n, v) = param.split_once('=').unwrap_or((param, ""));
+        Some((n.trim(), v.trim()))
+    })
 }
 
 /// Where a parameter value ends, as rsip reads one (vendor/rsip patch 5): a quoted
@@ -218,6 +236,11 @@ mod tests {
         assert!(!clear("sip:b@h S;tag=1"));
         assert!(!clear("\"A\" sip:a@b;tag=1"));
         assert!(!clear("<sip:a@b>;tag=x@y"));
+        assert!(!clear("<sip:a@b>;tag;p;TAG=x"), "two tags");
+        assert!(
+            clear("<sip:a@b;tag=uri>;tag=x"),
+            "a URI parameter is no tag"
+        );
         // What the reader returns for such a tag is the cut prefix rsip would not agree on.
         assert_eq!(
             name_addr_param("<sip:a@b>;tag=192\u{23f}03548", "tag"),
