@@ -32,15 +32,30 @@ pub fn name_addr_param_is_whole(value: &str, name: &str) -> bool {
 /// Whether the text reader and rsip's typed parse read the `tag` of a From/To value the
 /// same way: the tag, if any, is whole ([`name_addr_param_is_whole`]), and a value without
 /// angle brackets is a bare URI up to its parameters (`sip:b@h S;tag=1` is neither a
-/// name-addr nor an addr-spec: the reader finds tag `1`, rsip none), and there is at most
-/// one tag parameter.
+/// name-addr nor an addr-spec: the reader finds tag `1`, rsip none), a display name is one
+/// quoted string or bare tokens, and there is at most one tag parameter.
 #[must_use]
 pub fn name_addr_tag_is_unambiguous(value: &str) -> bool {
     let value = value.trim();
-    if !value.contains('<') {
-        let end = value.find([';', '?']).unwrap_or(value.len());
-        if value[..end].contains([' ', '\t', '"']) {
-            return false;
+    match value.find('<') {
+        None => {
+            let end = value.find([';', '?']).unwrap_or(value.len());
+            if value[..end].contains([' ', '\t', '"']) {
+                return false;
+            }
+        }
+        // RFC 3261 §25.1 display-name: one quoted-string, or tokens without quotes.
+        // Quoted and bare parts mixed (`"A: "B" <sip:x>…"`) are cut by the reader after
+        // the first quoted part and by rsip after the last: they see different URIs.
+        Some(_) if value.starts_with('"') => {
+            if !skip_display_name(value).trim_start().starts_with('<') {
+                return false;
+            }
+        }
+        Some(open) => {
+            if value[..open].contains('"') {
+                return false;
+            }
         }
     }
     // The reader takes the first tag, rsip the last one with a value: one tag only.
@@ -237,6 +252,12 @@ mod tests {
         assert!(!clear("\"A\" sip:a@b;tag=1"));
         assert!(!clear("<sip:a@b>;tag=x@y"));
         assert!(!clear("<sip:a@b>;tag;p;TAG=x"), "two tags");
+        assert!(
+            !clear("\"A: \"B\" <sip:a@b>x\" <sip:c@d>;tag=1"),
+            "quoted and bare"
+        );
+        assert!(!clear("A \"B\" <sip:a@b>;tag=1"), "bare then quoted");
+        assert!(clear("\"A \\\" B\" <sip:a@b>;tag=1"), "an escaped quote");
         assert!(
             clear("<sip:a@b;tag=uri>;tag=x"),
             "a URI parameter is no tag"
