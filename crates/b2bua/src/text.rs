@@ -2,22 +2,9 @@
 //! (CSeq, Max-Forwards, Content-Length, ports, hex identifiers), and `write!` was a
 //! measurable share of building one.
 
-/// Appends `n` in decimal, as `write!(out, "{n}")` does.
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        // ok: n % 10 < 10, so the cast is exact.
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+/// Appends `n` in decimal, as `write!(out, "{n}")` does (itoa: no `fmt` machinery).
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends the low `width * 4` bits of `n` as exactly `width` lowercase hex digits, as
