@@ -58,13 +58,14 @@ pub fn name_addr_tag_is_unambiguous(value: &str) -> bool {
             }
         }
     }
-    // The reader takes the first tag, rsip the last one with a value: one tag only.
-    let tags = name_addr_params(value).map_or(0, |params| {
-        params_of(params)
-            .filter(|(n, _)| n.eq_ignore_ascii_case("tag"))
-            .count()
-    });
-    tags <= 1 && name_addr_param_is_whole(value, "tag")
+    // The reader takes the first tag, rsip the last one with a value: one tag only, and
+    // that one whole. One walk over the parameters (this runs for every From and To).
+    let mut tags = name_addr_params(value)
+        .into_iter()
+        .flat_map(params_of)
+        .filter(|(n, _)| n.eq_ignore_ascii_case("tag"));
+    let first = tags.next();
+    tags.next().is_none() && first.is_none_or(|(_, v)| value_end(v) == v.len())
 }
 
 /// The trimmed text of the parameter `name`'s value (after `=`), not yet cut to what a
